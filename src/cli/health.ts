@@ -1,0 +1,25 @@
+import type { HealthReport } from '../health/index.ts'
+import { formatBytes, formatDuration, renderTable, shortPeerId } from './format.ts'
+
+export function renderHealth (report: HealthReport): string {
+  const { node, summary } = report
+  const lines = [
+    `node ${node.peerId}  v${node.version}  up ${formatDuration(node.uptimeMs)}  ${node.httpUrl ?? ''}`,
+    `mesh: ${summary.members} members, ${summary.alive} alive, ${summary.suspect} suspect, ${summary.dead} dead, ${summary.left} left; ${report.connections.length} connections; dht routing table ${report.dht.routingTableSize}`,
+    ''
+  ]
+  const rows = report.members.map(m => [
+    `${shortPeerId(m.peerId)}${m.self ? ' (self)' : ''}`,
+    m.state,
+    m.self ? '-' : m.lastHeardAgoMs === null ? 'never' : `${formatDuration(m.lastHeardAgoMs)} ago`,
+    m.rttMs === undefined ? '-' : `${m.rttMs.toFixed(2)}ms`,
+    m.load === undefined ? '-' : m.load.load1.toFixed(2),
+    m.load === undefined ? '-' : `${m.load.running}/${m.load.capacity}${m.load.draining ? ' draining' : ''}`,
+    m.load === undefined ? '-' : formatBytes(m.load.freeMemBytes),
+    m.connected || m.self ? 'yes' : 'no',
+    m.version,
+    m.reason ?? ''
+  ])
+  lines.push(renderTable(['MEMBER', 'STATE', 'LAST HEARD', 'RTT', 'LOAD1', 'TASKS', 'FREE MEM', 'DIRECT', 'VERSION', 'NOTE'], rows))
+  return lines.join('\n')
+}

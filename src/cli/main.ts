@@ -1,0 +1,47 @@
+import { Command, CommanderError, Option } from 'commander'
+import { isIdlemeshError } from '../errors.ts'
+import { VERSION } from '../version.ts'
+import { registerInit } from './commands/init.ts'
+import { registerStart } from './commands/start.ts'
+import { registerHealth } from './commands/health.ts'
+
+export function buildProgram (): Command {
+  const program = new Command('idlemesh')
+    .description('Turn idle servers into one mesh: webhooks, checkpoints and Claude Code tasks over libp2p')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => { write(text.split('\n')[0] + '\n') } })
+  registerInit(program)
+  registerStart(program)
+  registerHealth(program)
+  return program
+}
+
+export { Option }
+
+/** Runs the CLI; every failure becomes one line on stderr and a non-zero exit code. */
+export async function main (argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are "errors" to commander; they already printed what they had to.
+      return err.exitCode === 0 ? 0 : 2
+    }
+    if (isIdlemeshError(err)) {
+      process.stderr.write(`idlemesh: ${err.message}\n`)
+      return 1
+    }
+    process.stderr.write(`idlemesh: unexpected error: ${(err as Error).message ?? String(err)}\n`)
+    return 1
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2))
+  // `start` keeps the process alive on its own; everything else ends here.
+  if (code !== 0 || process.argv[2] !== 'start') process.exit(code)
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod'
+
+/**
+ * The node's configuration: every field has a default, so a node runs with no file at all.
+ * Units are in the names (…Ms, …Bytes) and repeated in the comments.
+ */
+const multiaddrString = z.string().regex(/^\//, 'a multiaddr starts with "/", e.g. /ip4/10.0.0.2/tcp/7700')
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:7701')
+
+export const configSchema = z.object({
+  /** libp2p listen addresses. */
+  listen: z.array(multiaddrString).default(['/ip4/0.0.0.0/tcp/7700']),
+  /** Addresses announced to peers instead of the listen addresses (e.g. a public IP). */
+  announce: z.array(multiaddrString).default([]),
+  /** Peers dialled at start and re-dialled until they answer. */
+  bootstrap: z.array(multiaddrString).default([]),
+  /** When non-empty, only these peer IDs may connect, even with the mesh secret. */
+  allowlist: z.array(z.string().min(1)).default([]),
+  http: z.object({
+    /** Local HTTP API bind address. Anything but loopback requires `token`. */
+    listen: hostPort.default('127.0.0.1:7701'),
+    /** Bearer token for every non-webhook route; required when `listen` is not loopback. */
+    token: z.string().min(16, 'an API token has at least 16 characters').optional()
+  }).prefault({}),
+  membership: z.object({
+    /** How often this node gossips its heartbeat and load report: 1 s. */
+    heartbeatIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+    /** Silence after which a member is `suspect`: 3 s. */
+    suspectAfterMs: z.number().int().min(200).default(3000),
+    /** Silence after which a member is `dead`: 6 s. */
+    deadAfterMs: z.number().int().min(300).default(6000),
+    /** A dead or departed member is dropped from the table after this long: 1 h. */
+    forgetAfterMs: z.number().int().min(1000).default(3_600_000),
+    /** How often RTT is measured to each directly connected member: 5 s. */
+    rttIntervalMs: z.number().int().min(100).default(5000)
+  }).prefault({}).refine(m => m.suspectAfterMs > m.heartbeatIntervalMs && m.deadAfterMs > m.suspectAfterMs, {
+    message: 'expected heartbeatIntervalMs < suspectAfterMs < deadAfterMs'
+  }),
+  reconnect: z.object({
+    /** First retry delay after a lost connection: 250 ms. */
+    initialDelayMs: z.number().int().min(10).default(250),
+    /** Cap of the exponential backoff: 30 s. */
+    maxDelayMs: z.number().int().min(10).default(30_000),
+    /** How long one dial may take: 5 s. */
+    dialTimeoutMs: z.number().int().min(100).default(5000)
+  }).prefault({}),
+  tasks: z.object({
+    /** How many tasks this node runs at once. */
+    capacity: z.number().int().min(0).max(1024).default(2)
+  }).prefault({}),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+  }).prefault({})
+}).strict()
+
+export type Config = z.infer<typeof configSchema>
+/** What a config file or the environment may say: any subset of Config. */
+export type ConfigInput = z.input<typeof configSchema>

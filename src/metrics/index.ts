@@ -1,0 +1,86 @@
+import { Registry, Gauge, Counter, collectDefaultMetrics } from 'prom-client'
+import type { FastifyInstance } from 'fastify'
+import type { Health } from '../health/index.ts'
+
+export interface Metrics {
+  registry: Registry
+  /** A counter other modules increment, e.g. rejected inputs by reason. */
+  counter: (name: string, help: string, labelNames?: string[]) => Counter
+  routes: (app: FastifyInstance) => void
+}
+
+/**
+ * Prometheus figures for the same things /health reports. Gauges read the health report when
+ * scraped, so they are never stale and cost nothing between scrapes.
+ */
+export function createMetrics (components: { health: Health }): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'idlemesh_process_' })
+  const snapshot = (): ReturnType<Health['report']> => components.health.report()
+
+  new Gauge({
+    name: 'idlemesh_members',
+    help: 'Mesh members known to this node, by state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect () {
+      const { summary } = snapshot()
+      for (const state of ['alive', 'suspect', 'dead', 'left'] as const) this.set({ state }, summary[state])
+    }
+  })
+  new Gauge({
+    name: 'idlemesh_member_rtt_seconds',
+    help: 'Round-trip time to directly connected members',
+    labelNames: ['peer'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const m of snapshot().members) if (m.rttMs !== undefined) this.set({ peer: m.peerId }, m.rttMs / 1000)
+    }
+  })
+  new Gauge({
+    name: 'idlemesh_member_running_tasks',
+    help: 'Tasks running on each member, from its load report',
+    labelNames: ['peer'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const m of snapshot().members) if (m.load !== undefined) this.set({ peer: m.peerId }, m.load.running)
+    }
+  })
+  new Gauge({ name: 'idlemesh_connections', help: 'Open libp2p connections', registers: [registry], collect () { this.set(snapshot().connections.length) } })
+  new Gauge({ name: 'idlemesh_dht_routing_table_size', help: 'Peers in the kad-dht routing table', registers: [registry], collect () { this.set(snapshot().dht.routingTableSize) } })
+  new Gauge({ name: 'idlemesh_uptime_seconds', help: 'Seconds since this node started', registers: [registry], collect () { this.set(snapshot().node.uptimeMs / 1000) } })
+  new Gauge({
+    name: 'idlemesh_membership_messages',
+    help: 'Membership messages: heartbeats received, rejected, death notices sent and applied',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect () {
+      const c = snapshot().counters.membership
+      this.set({ kind: 'heartbeats_received' }, c.heartbeatsReceived)
+      this.set({ kind: 'rejected' }, c.rejectedMessages)
+      this.set({ kind: 'death_notices_sent' }, c.deathNoticesSent)
+      this.set({ kind: 'death_notices_applied' }, c.deathNoticesApplied)
+    }
+  })
+
+  const counters = new Map<string, Counter>()
+  return {
+    registry,
+    counter (name, help, labelNames = []) {
+      let c = counters.get(name)
+      if (c === undefined) {
+        c = new Counter({ name, help, labelNames, registers: [registry] })
+        counters.set(name, c)
+      }
+      return c
+    },
+    routes (app) {
+      app.get('/metrics', async (_request, reply) => {
+        const text = await registry.metrics()
+        return await reply.type(registry.contentType).send(text)
+      })
+    }
+  }
+}

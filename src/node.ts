@@ -1,0 +1,136 @@
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config/index.ts'
+import { IdlemeshError } from './errors.ts'
+import type { Logger } from './logger.ts'
+import { DATA_FILES, keyFileTooOpen, loadIdentity, loadMeshSecret, swarmKey, type MeshSecret } from './identity/index.ts'
+import { createMesh, type Mesh } from './mesh/index.ts'
+import { createMembership, machineLoadReport, type Membership } from './membership/index.ts'
+import { createHealth, healthRoutes, type Health } from './health/index.ts'
+import { createMetrics, type Metrics } from './metrics/index.ts'
+import { buildHttpApp, isLoopbackHost, parseHostPort } from './http/index.ts'
+import { openStore, type Store } from './store/index.ts'
+import { processAlive, readRuntime, removeRuntime, writeRuntime } from './runtime.ts'
+import { VERSION } from './version.ts'
+
+export interface NodeOptions {
+  dataDir: string
+  config: Readonly<Config>
+  logger: Logger
+}
+
+export interface IdlemeshNode {
+  readonly peerId: string
+  readonly dataDir: string
+  readonly config: Readonly<Config>
+  readonly httpUrl: string
+  readonly mesh: Mesh
+  readonly membership: Membership
+  readonly health: Health
+  readonly metrics: Metrics
+  readonly store: Store
+  readonly meshSecret: MeshSecret
+  readonly http: FastifyInstance
+  multiaddrs: () => string[]
+  /** Says goodbye to the mesh, closes everything, removes runtime.json. Safe to call twice. */
+  stop: () => Promise<void>
+}
+
+/**
+ * The composition root: the one place that builds every module and wires them together.
+ * Everything that can be refused (keys, secret, config) is checked before anything is started
+ * or written, so a refused start leaves the data dir as it was.
+ */
+export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
+  const { dataDir, config } = options
+  const startedAt = Date.now()
+  const { host: httpHost, port: httpPort } = parseHostPort(config.http.listen)
+  if (!isLoopbackHost(httpHost) && config.http.token === undefined) {
+    throw new IdlemeshError('HTTP_TOKEN_REQUIRED', `http.listen is ${config.http.listen}, which is not loopback: set http.token (or IDLEMESH_API_TOKEN) so the API is not open to the network`, { status: 400 })
+  }
+  const identity = loadIdentity(dataDir)
+  const meshSecret = loadMeshSecret(dataDir)
+  const logger = options.logger.child({ node: identity.peerId.slice(-8) })
+  for (const file of [DATA_FILES.nodeKey, DATA_FILES.meshSecret]) {
+    if (keyFileTooOpen(join(dataDir, file))) logger.warn({ file: join(dataDir, file) }, 'key file is readable by group or others: chmod 600 it')
+  }
+  const previous = readRuntime(dataDir)
+  if (previous !== undefined && previous.pid !== process.pid && processAlive(previous.pid)) {
+    throw new IdlemeshError('NODE_ALREADY_RUNNING', `a node is already running on ${dataDir} (pid ${previous.pid}, ${previous.httpUrl}); stop it first`, { status: 409 })
+  }
+
+  const store = await openStore(join(dataDir, DATA_FILES.store))
+  const cleanups: Array<() => Promise<void>> = [async () => { await store.close() }]
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse()) await fn().catch((err: Error) => { logger.warn({ err: err.message }, 'cleanup step failed') })
+  }
+
+  try {
+    const mesh = createMesh({ logger }, {
+      privateKey: identity.privateKey,
+      swarmKey: swarmKey(meshSecret),
+      listen: config.listen,
+      announce: config.announce,
+      bootstrap: config.bootstrap,
+      allowlist: config.allowlist,
+      reconnect: config.reconnect
+    }, identity.peerId)
+    await mesh.start()
+    cleanups.push(async () => { await mesh.stop() })
+
+    let httpUrl: string | null = null
+    const membership = createMembership({ mesh, logger }, {
+      ...config.membership,
+      version: VERSION,
+      httpUrl: () => httpUrl,
+      loadReport: () => machineLoadReport({ running: 0, capacity: config.tasks.capacity, queued: 0, draining: false })
+    })
+
+    const health = createHealth({ mesh, membership }, { version: VERSION, startedAt, httpUrl: () => httpUrl })
+    const metrics = createMetrics({ health })
+    const http = buildHttpApp({ logger }, {
+      ...(config.http.token === undefined ? {} : { token: config.http.token }),
+      routes: [healthRoutes(health), metrics.routes]
+    })
+    await http.listen({ host: httpHost, port: httpPort })
+    cleanups.push(async () => { await http.close() })
+    const address = http.server.address()
+    const boundPort = typeof address === 'object' && address !== null ? address.port : httpPort
+    httpUrl = `http://${httpHost.includes(':') ? `[${httpHost}]` : httpHost}:${boundPort}`
+
+    membership.start()
+    cleanups.push(async () => { await membership.stop() })
+
+    writeRuntime(dataDir, { peerId: identity.peerId, pid: process.pid, multiaddrs: mesh.multiaddrs(), httpUrl, startedAt: new Date(startedAt).toISOString(), version: VERSION })
+    cleanups.splice(1, 0, async () => { removeRuntime(dataDir) })
+    logger.info({ peerId: identity.peerId, httpUrl, multiaddrs: mesh.multiaddrs(), startupMs: Date.now() - startedAt }, 'node started')
+
+    let stopping: Promise<void> | undefined
+    const finalUrl = httpUrl
+    return {
+      peerId: identity.peerId,
+      dataDir,
+      config,
+      httpUrl: finalUrl,
+      mesh,
+      membership,
+      health,
+      metrics,
+      store,
+      meshSecret,
+      http,
+      multiaddrs: () => mesh.multiaddrs(),
+      async stop () {
+        stopping ??= (async () => {
+          logger.info('node stopping')
+          await cleanup()
+          logger.info('node stopped')
+        })()
+        await stopping
+      }
+    }
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+}
