@@ -1,0 +1,199 @@
+/**
+ * The checkpoint format's primitives. Each one is the algorithm DESIGN §4 names, computed with
+ * whichever implementation is fastest here: node:crypto (OpenSSL) for SHA-256, Ed25519 and
+ * ChaCha20-Poly1305, which are ~10x faster than pure JS; @noble for HKDF (cached, so its cost
+ * does not matter) and for the one HChaCha20 block that turns ChaCha20-Poly1305 into
+ * XChaCha20-Poly1305. test/checkpoints/crypto.test.ts proves byte-equality with the @noble
+ * reference implementations.
+ */
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { hchacha } from '@noble/ciphers/chacha.js'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { checkpointError } from './format-errors.ts'
+
+const DAG_CBOR = 0x71
+const SHA2_256 = 0x12
+
+export const KEY_BYTES = 32
+export const NONCE_BYTES = 24
+export const TAG_BYTES = 16
+export const SIG_BYTES = 64
+
+/** HKDF salt: namespaces the stream keys so the master key can never collide with another use. */
+export const STREAM_KEY_SALT = utf8('idlemesh/checkpoint/v1/stream-key')
+
+/** Prefix of every signed byte string, so a checkpoint signature can never be replayed as anything else. */
+export const SIGNATURE_DOMAIN = utf8('idlemesh/checkpoint/v1\0')
+
+export function utf8 (text: string): Uint8Array {
+  return new TextEncoder().encode(text)
+}
+
+function toBytes (buf: Buffer): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+}
+
+export function sha256 (bytes: Uint8Array): Uint8Array {
+  return toBytes(createHash('sha256').update(bytes).digest())
+}
+
+/** CIDv1, dag-cbor codec, sha2-256 multihash. */
+export function cidOf (encoded: Uint8Array): CID {
+  return CID.createV1(DAG_CBOR, Digest.create(SHA2_256, sha256(encoded)))
+}
+
+/** key = HKDF-SHA256(ikm = master key, salt = STREAM_KEY_SALT, info = utf8(stream), L = 32). */
+export function deriveStreamKey (masterKey: Uint8Array, stream: string): Uint8Array {
+  return hkdf(nobleSha256, masterKey, STREAM_KEY_SALT, utf8(stream), KEY_BYTES)
+}
+
+// 'expand 32-byte k' as little-endian words, the way noble's hchacha expects them on any host.
+const SIGMA = u32Copy(utf8('expand 32-byte k'))
+
+function u32Copy (bytes: Uint8Array): Uint32Array {
+  // A fresh, aligned buffer: hchacha reads 32-bit words and the input may sit at any offset.
+  const copy = new Uint8Array(bytes.length)
+  copy.set(bytes)
+  return new Uint32Array(copy.buffer)
+}
+
+/**
+ * XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha §2.3): subkey = HChaCha20(key, nonce[0..16]),
+ * then RFC 8439 ChaCha20-Poly1305 with the subkey and the 12-byte nonce 0x00000000 || nonce[16..24].
+ */
+function xchachaParams (key: Uint8Array, nonce: Uint8Array): { subkey: Uint8Array, iv: Uint8Array } {
+  if (key.length !== KEY_BYTES) throw new RangeError(`XChaCha20-Poly1305 needs a ${KEY_BYTES}-byte key`)
+  if (nonce.length !== NONCE_BYTES) throw new RangeError(`XChaCha20-Poly1305 needs a ${NONCE_BYTES}-byte nonce`)
+  const out = new Uint32Array(8)
+  hchacha(SIGMA, u32Copy(key), u32Copy(nonce.subarray(0, 16)), out)
+  const iv = new Uint8Array(12)
+  iv.set(nonce.subarray(16, 24), 4)
+  return { subkey: new Uint8Array(out.buffer), iv }
+}
+
+/** Returns ciphertext || 16-byte tag, the layout of @noble/ciphers and libsodium. */
+export function xchachaSeal (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const { subkey, iv } = xchachaParams(key, nonce)
+  const cipher = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_BYTES })
+  cipher.setAAD(aad, { plaintextLength: plaintext.length })
+  const out = new Uint8Array(plaintext.length + TAG_BYTES)
+  out.set(cipher.update(plaintext))
+  cipher.final()
+  out.set(cipher.getAuthTag(), plaintext.length)
+  return out
+}
+
+/** Throws CHECKPOINT_DECRYPT_FAILED unless the tag authenticates key, nonce, aad and ciphertext. */
+export function xchachaOpen (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+  if (sealed.length < TAG_BYTES) throw checkpointError('CHECKPOINT_DECRYPT_FAILED', 'ciphertext is shorter than its tag')
+  const { subkey, iv } = xchachaParams(key, nonce)
+  const length = sealed.length - TAG_BYTES
+  const decipher = createDecipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_BYTES })
+  decipher.setAAD(aad, { plaintextLength: length })
+  decipher.setAuthTag(sealed.subarray(length))
+  const plaintext = decipher.update(sealed.subarray(0, length))
+  try {
+    decipher.final()
+  } catch (err) {
+    throw checkpointError('CHECKPOINT_DECRYPT_FAILED', 'payload does not authenticate under the claimed key and header', err)
+  }
+  return toBytes(plaintext)
+}
+
+/** The signed byte string: utf8('idlemesh/checkpoint/v1\0') || cid.bytes. */
+export function signingMessage (id: CID): Uint8Array {
+  const msg = new Uint8Array(SIGNATURE_DOMAIN.length + id.bytes.length)
+  msg.set(SIGNATURE_DOMAIN)
+  msg.set(id.bytes, SIGNATURE_DOMAIN.length)
+  return msg
+}
+
+// DER prefixes that wrap a raw Ed25519 key as PKCS#8 / SPKI (RFC 8410), so OpenSSL imports it.
+const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20])
+const SPKI_ED25519_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00])
+
+function withPrefix (prefix: Uint8Array, raw: Uint8Array): Buffer {
+  const der = Buffer.alloc(prefix.length + raw.length)
+  der.set(prefix)
+  der.set(raw, prefix.length)
+  return der
+}
+
+export function ed25519PublicKeyObject (publicKey: Uint8Array): KeyObject {
+  return createPublicKey({ key: withPrefix(SPKI_ED25519_PREFIX, publicKey), format: 'der', type: 'spki' })
+}
+
+export interface Signer {
+  /** Peer ID string of the node key: the `author` of what it seals. */
+  readonly peerId: string
+  readonly publicKey: Uint8Array
+  sign: (message: Uint8Array) => Uint8Array
+}
+
+/**
+ * `privateKeyRaw` is libp2p's Ed25519 `PrivateKey.raw`: 32-byte seed || 32-byte public key.
+ * The key is imported into OpenSSL once; @libp2p/crypto would re-import it on every sign.
+ */
+export function createSigner (privateKeyRaw: Uint8Array): Signer {
+  if (!(privateKeyRaw instanceof Uint8Array) || privateKeyRaw.length !== 64) {
+    throw checkpointError('CHECKPOINT_BAD_SIGNER_KEY', 'node key must be a 64-byte libp2p Ed25519 private key (seed || public key)')
+  }
+  const publicKey = privateKeyRaw.slice(32)
+  let key: KeyObject
+  try {
+    key = createPrivateKey({ key: withPrefix(PKCS8_ED25519_PREFIX, privateKeyRaw.subarray(0, 32)), format: 'der', type: 'pkcs8' })
+  } catch (err) {
+    throw checkpointError('CHECKPOINT_BAD_SIGNER_KEY', 'node key is not a valid Ed25519 key', err)
+  }
+  const derived = createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX.length)
+  // A mismatched half would make every checkpoint carry an author whose key did not sign it.
+  if (!derived.equals(publicKey)) {
+    throw checkpointError('CHECKPOINT_BAD_SIGNER_KEY', 'node key is corrupt: its public half does not match its seed')
+  }
+  const peerId = peerIdFromPublicKey(publicKeyFromRaw(publicKey)).toString()
+  return {
+    peerId,
+    publicKey,
+    sign: (message) => toBytes(sign(null, message, key))
+  }
+}
+
+// Resolved author keys. Authors are mesh members, so this stays small; the cap only bounds
+// what a flood of forged authors could cost.
+const AUTHOR_KEY_CACHE_MAX = 4096
+const authorKeys = new Map<string, KeyObject>()
+
+/** Throws CHECKPOINT_BAD_SIGNATURE when `author` is not an Ed25519 peer ID. */
+export function authorKey (author: string): KeyObject {
+  let key = authorKeys.get(author)
+  if (key !== undefined) return key
+  let raw: Uint8Array | undefined
+  try {
+    const peerId = peerIdFromString(author)
+    if (peerId.type === 'Ed25519') raw = peerId.publicKey.raw
+  } catch (err) {
+    throw checkpointError('CHECKPOINT_BAD_SIGNATURE', `author ${JSON.stringify(author.slice(0, 80))} is not a peer ID`, err)
+  }
+  if (raw === undefined) throw checkpointError('CHECKPOINT_BAD_SIGNATURE', `author ${author} is not an Ed25519 peer ID`)
+  key = ed25519PublicKeyObject(raw)
+  if (authorKeys.size >= AUTHOR_KEY_CACHE_MAX) {
+    const oldest = authorKeys.keys().next().value
+    if (oldest !== undefined) authorKeys.delete(oldest)
+  }
+  authorKeys.set(author, key)
+  return key
+}
+
+/** Throws CHECKPOINT_BAD_SIGNATURE unless `sig` is `author`'s signature over the content id. */
+export function verifyAuthorSignature (author: string, id: CID, sig: Uint8Array): void {
+  const key = authorKey(author)
+  if (sig.length !== SIG_BYTES || !verify(null, signingMessage(id), key, sig)) {
+    throw checkpointError('CHECKPOINT_BAD_SIGNATURE', `signature is not valid for author ${author}`)
+  }
+}
