@@ -1,0 +1,384 @@
+/**
+ * The checkpoint envelope (DESIGN §4), byte for byte as FORMAT.md describes it. Pure functions:
+ * no storage, no network, no clock unless the caller leaves `time` out.
+ */
+import { randomBytes } from 'node:crypto'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { NONCE_BYTES, SIG_BYTES, TAG_BYTES, cidOf, signingMessage, verifyAuthorSignature, xchachaOpen, xchachaSeal } from './crypto.ts'
+import type { Signer } from './crypto.ts'
+import { checkpointError } from './format-errors.ts'
+import { KEY_ID_PATTERN } from './keyring.ts'
+import type { Keyring } from './keyring.ts'
+
+export const FORMAT_VERSION = 1
+/** Cap on the dag-cbor encoding of `meta`: 4 KiB. Metadata is announced in clear to every node. */
+export const MAX_META_BYTES = 4096
+/** Cap on `parents`: far above the number of nodes that can fork a stream at once. */
+export const MAX_PARENTS = 1024
+export const MAX_STREAM_LENGTH = 128
+const MAX_AUTHOR_LENGTH = 128
+const MAX_LABEL_LENGTH = 256
+const MAX_KIND_LENGTH = 64
+const MAX_CONTENT_TYPE_LENGTH = 255
+const USER_META_KEY_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+const STREAM_PATTERN = /^[A-Za-z0-9._/-]{1,128}$/
+const DAG_CBOR = 0x71
+const SHA2_256 = 0x12
+
+/** Clear-text metadata. Never put secrets here: every node and every log may show it. */
+export interface CheckpointMeta {
+  label?: string
+  kind?: string
+  /** Payload size in bytes, as the poster states it. */
+  size?: number
+  contentType?: string
+  /** The poster's own `k=v` strings. */
+  user?: Record<string, string>
+}
+
+/** Every field but `ciphertext` and `sig`; its dag-cbor encoding is the AEAD's associated data. */
+export interface CheckpointHeader {
+  v: typeof FORMAT_VERSION
+  stream: string
+  /** Sorted by CID bytes, no duplicates. */
+  parents: CID[]
+  seq: number
+  author: string
+  time: number
+  meta: CheckpointMeta
+  keyId: string
+  nonce: Uint8Array
+}
+
+export interface Envelope extends CheckpointHeader {
+  /** XChaCha20-Poly1305 output: encrypted payload || 16-byte tag. */
+  ciphertext: Uint8Array
+  sig: Uint8Array
+}
+
+export interface Checkpoint {
+  id: CID
+  envelope: Envelope
+  /** The full encoding, `sig` included: what goes on the wire and into the store. */
+  bytes: Uint8Array
+}
+
+/** A stream head as the store knows it. */
+export interface Head {
+  id: CID
+  seq: number
+}
+
+const ENVELOPE_FIELDS = ['v', 'stream', 'parents', 'seq', 'author', 'time', 'meta', 'keyId', 'nonce', 'ciphertext', 'sig'] as const
+
+/** Throws CHECKPOINT_BAD_STREAM (400) unless `name` is a valid stream name; returns it. */
+export function validateStreamName (name: unknown): string {
+  const problem = streamNameProblem(name)
+  if (problem !== undefined) throw checkpointError('CHECKPOINT_BAD_STREAM', `invalid stream name: ${problem}`)
+  return name as string
+}
+
+function streamNameProblem (name: unknown): string | undefined {
+  if (typeof name !== 'string') return 'it must be a string'
+  if (!STREAM_PATTERN.test(name)) return `it must be 1-${MAX_STREAM_LENGTH} characters of A-Z a-z 0-9 . _ / -`
+  if (name.startsWith('/') || name.endsWith('/')) return 'it must not start or end with /'
+  if (name.includes('//')) return 'it must not contain //'
+  if (name.includes('..')) return 'it must not contain ..'
+  return undefined
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array) && CID.asCID(value) === null
+}
+
+function isSafeCount (value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
+}
+
+function boundedString (value: unknown, max: number): value is string {
+  return typeof value === 'string' && value.length <= max
+}
+
+function metaProblem (meta: unknown): string | undefined {
+  if (!isPlainObject(meta)) return 'meta must be a map'
+  for (const [key, value] of Object.entries(meta)) {
+    // An optional field set to undefined is absent (decoded envelopes never hold undefined).
+    if (value === undefined) continue
+    switch (key) {
+      case 'label':
+        if (!boundedString(value, MAX_LABEL_LENGTH)) return `meta.label must be a string of at most ${MAX_LABEL_LENGTH} characters`
+        break
+      case 'kind':
+        if (!boundedString(value, MAX_KIND_LENGTH)) return `meta.kind must be a string of at most ${MAX_KIND_LENGTH} characters`
+        break
+      case 'contentType':
+        if (!boundedString(value, MAX_CONTENT_TYPE_LENGTH)) return `meta.contentType must be a string of at most ${MAX_CONTENT_TYPE_LENGTH} characters`
+        break
+      case 'size':
+        if (!isSafeCount(value, 0)) return 'meta.size must be a non-negative integer'
+        break
+      case 'user':
+        if (!isPlainObject(value)) return 'meta.user must be a map of strings'
+        for (const [userKey, userValue] of Object.entries(value)) {
+          if (!USER_META_KEY_PATTERN.test(userKey)) return `meta.user key ${JSON.stringify(userKey.slice(0, 80))} must be 1-64 characters of A-Z a-z 0-9 . _ -`
+          if (typeof userValue !== 'string') return `meta.user.${userKey} must be a string`
+        }
+        break
+      default:
+        return `meta.${key} is not a known field (label, kind, size, contentType, user)`
+    }
+  }
+  return undefined
+}
+
+/** Copies the defined fields only: dag-cbor cannot encode `undefined`. */
+function normalizeMeta (meta: CheckpointMeta): CheckpointMeta {
+  const problem = metaProblem(meta)
+  if (problem !== undefined) throw checkpointError('CHECKPOINT_BAD_META', problem)
+  const out: CheckpointMeta = {}
+  if (meta.label !== undefined) out.label = meta.label
+  if (meta.kind !== undefined) out.kind = meta.kind
+  if (meta.size !== undefined) out.size = meta.size
+  if (meta.contentType !== undefined) out.contentType = meta.contentType
+  if (meta.user !== undefined && Object.keys(meta.user).length > 0) out.user = { ...meta.user }
+  const size = dagCbor.encode(out).length
+  if (size > MAX_META_BYTES) throw checkpointError('CHECKPOINT_BAD_META', `meta encodes to ${size} bytes; the limit is ${MAX_META_BYTES}`)
+  return out
+}
+
+/** Orders byte strings lexicographically, a proper prefix first. */
+export function compareBytes (a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] as number) - (b[i] as number)
+    if (d !== 0) return d
+  }
+  return a.length - b.length
+}
+
+function isEnvelopeCid (cid: CID): boolean {
+  return cid.version === 1 && cid.code === DAG_CBOR && cid.multihash.code === SHA2_256 && cid.multihash.size === 32
+}
+
+/** 1 + the greatest parent seq; 1 for a first checkpoint. */
+export function nextSeq (parents: readonly Head[]): number {
+  let max = 0
+  for (const parent of parents) {
+    if (!isSafeCount(parent.seq, 1)) throw checkpointError('CHECKPOINT_BAD_SEQ', `parent ${String(parent.id)} has an invalid seq`)
+    if (parent.seq > max) max = parent.seq
+  }
+  return max + 1
+}
+
+function normalizeParents (parents: readonly Head[]): CID[] {
+  if (parents.length > MAX_PARENTS) throw checkpointError('CHECKPOINT_MALFORMED', `at most ${MAX_PARENTS} parents`)
+  const byKey = new Map<string, Head>()
+  for (const parent of parents) {
+    const id = CID.asCID(parent.id)
+    if (id === null || !isEnvelopeCid(id)) throw checkpointError('CHECKPOINT_MALFORMED', 'parents must be CIDv1 dag-cbor sha2-256 checkpoint ids')
+    const key = id.toString()
+    const seen = byKey.get(key)
+    if (seen !== undefined && seen.seq !== parent.seq) throw checkpointError('CHECKPOINT_BAD_SEQ', `parent ${key} is given twice with different seqs`)
+    byKey.set(key, { id, seq: parent.seq })
+  }
+  return [...byKey.values()].map((p) => p.id).sort((a, b) => compareBytes(a.bytes, b.bytes))
+}
+
+function headerOf (e: CheckpointHeader): CheckpointHeader {
+  return { v: e.v, stream: e.stream, parents: e.parents, seq: e.seq, author: e.author, time: e.time, meta: e.meta, keyId: e.keyId, nonce: e.nonce }
+}
+
+/** The AEAD associated data: the dag-cbor encoding of every field but `ciphertext` and `sig`. */
+export function encodeHeader (envelope: CheckpointHeader): Uint8Array {
+  return dagCbor.encode(headerOf(envelope))
+}
+
+/** The content id: CIDv1 (dag-cbor, sha2-256) of the encoding of every field but `sig`. */
+export function computeId (envelope: Envelope): CID {
+  return cidOf(dagCbor.encode({ ...headerOf(envelope), ciphertext: envelope.ciphertext }))
+}
+
+export interface SealInit {
+  stream: string
+  /** The stream heads this node knows; empty for the first checkpoint of a stream. */
+  parents: readonly Head[]
+  payload: Uint8Array
+  meta?: CheckpointMeta
+  /** ms since the epoch. @default Date.now() */
+  time?: number
+  /** Fixtures only: a fixed nonce. Reusing one with the same key breaks confidentiality. @default 24 random bytes */
+  nonce?: Uint8Array
+  keyring: Keyring
+  signer: Signer
+}
+
+/** Encrypts, encodes and signs one checkpoint with the keyring's newest key. */
+export function sealCheckpoint (init: SealInit): Checkpoint {
+  const stream = validateStreamName(init.stream)
+  if (!(init.payload instanceof Uint8Array)) throw checkpointError('CHECKPOINT_MALFORMED', 'payload must be bytes')
+  const time = init.time ?? Date.now()
+  if (!isSafeCount(time, 0)) throw checkpointError('CHECKPOINT_MALFORMED', 'time must be a non-negative integer (ms)')
+  const nonce = init.nonce ?? new Uint8Array(randomBytes(NONCE_BYTES))
+  if (!(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES) throw checkpointError('CHECKPOINT_MALFORMED', `nonce must be ${NONCE_BYTES} bytes`)
+  const keyId = init.keyring.sealKeyId
+  const header: CheckpointHeader = {
+    v: FORMAT_VERSION,
+    stream,
+    parents: normalizeParents(init.parents),
+    seq: nextSeq(init.parents),
+    author: init.signer.peerId,
+    time,
+    meta: normalizeMeta(init.meta ?? {}),
+    keyId,
+    nonce
+  }
+  const ciphertext = xchachaSeal(init.keyring.streamKey(keyId, stream), nonce, init.payload, encodeHeader(header))
+  const id = cidOf(dagCbor.encode({ ...header, ciphertext }))
+  const envelope: Envelope = { ...header, ciphertext, sig: init.signer.sign(signingMessage(id)) }
+  return { id, envelope, bytes: dagCbor.encode(envelope) }
+}
+
+function malformed (message: string, cause?: unknown): never {
+  throw checkpointError('CHECKPOINT_MALFORMED', `malformed checkpoint: ${message}`, cause)
+}
+
+function envelopeProblem (value: Record<string, unknown>): string | undefined {
+  // Version first: a newer envelope should say so, not that its fields look wrong.
+  if (value.v !== FORMAT_VERSION) return `unsupported format version ${String(value.v)} (this node reads v${FORMAT_VERSION})`
+  const keys = Object.keys(value)
+  if (keys.length !== ENVELOPE_FIELDS.length || !ENVELOPE_FIELDS.every((f) => Object.hasOwn(value, f))) {
+    return `fields must be exactly ${ENVELOPE_FIELDS.join(', ')}`
+  }
+  const streamProblem = streamNameProblem(value.stream)
+  if (streamProblem !== undefined) return `stream: ${streamProblem}`
+  const parents = value.parents
+  if (!Array.isArray(parents) || parents.length > MAX_PARENTS) return `parents must be a list of at most ${MAX_PARENTS} ids`
+  let previous: CID | undefined
+  for (const item of parents) {
+    const id = CID.asCID(item)
+    if (id === null || !isEnvelopeCid(id)) return 'parents must be CIDv1 dag-cbor sha2-256 links'
+    if (previous !== undefined && compareBytes(previous.bytes, id.bytes) >= 0) return 'parents must be sorted by bytes without duplicates'
+    previous = id
+  }
+  if (!isSafeCount(value.seq, 1)) return 'seq must be a positive integer'
+  if ((parents.length === 0) !== (value.seq === 1)) return 'seq must be 1 exactly when there are no parents'
+  if (typeof value.author !== 'string' || value.author.length === 0 || value.author.length > MAX_AUTHOR_LENGTH) return 'author must be a peer ID string'
+  if (!isSafeCount(value.time, 0)) return 'time must be a non-negative integer'
+  const meta = metaProblem(value.meta)
+  if (meta !== undefined) return meta
+  if (typeof value.keyId !== 'string' || !KEY_ID_PATTERN.test(value.keyId)) return 'keyId must be 1-64 characters of A-Z a-z 0-9 . _ -'
+  if (!(value.nonce instanceof Uint8Array) || value.nonce.length !== NONCE_BYTES) return `nonce must be ${NONCE_BYTES} bytes`
+  if (!(value.ciphertext instanceof Uint8Array) || value.ciphertext.length < TAG_BYTES) return `ciphertext must be at least ${TAG_BYTES} bytes`
+  if (!(value.sig instanceof Uint8Array) || value.sig.length !== SIG_BYTES) return `sig must be ${SIG_BYTES} bytes`
+  if (dagCbor.encode(value.meta).length > MAX_META_BYTES) return `meta must encode to at most ${MAX_META_BYTES} bytes`
+  return undefined
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * Parses envelope bytes strictly and computes their id. The id always comes from the bytes,
+ * never from what a sender claims. Throws CHECKPOINT_MALFORMED. Checks shape only: call
+ * verifyEnvelope, checkSeq and openCheckpoint for the rest.
+ */
+export function decodeEnvelope (bytes: Uint8Array): Checkpoint {
+  if (!(bytes instanceof Uint8Array)) malformed('expected bytes')
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    malformed('not valid dag-cbor', err)
+  }
+  if (!isPlainObject(value)) malformed('not a map')
+  const problem = envelopeProblem(value)
+  if (problem !== undefined) malformed(problem)
+  const envelope = value as unknown as Envelope
+  // One envelope, one byte string: otherwise the stored bytes and the bytes the id hashes
+  // could differ, and IPLD tools walking the DAG would see other blocks than ours.
+  if (!equalBytes(dagCbor.encode(envelope), bytes)) malformed('not in canonical dag-cbor form')
+  return { id: cidOf(unsignedBytes(bytes, envelope.seq)), envelope, bytes }
+}
+
+const SIG_ENTRY_PREFIX = Uint8Array.from([0x63, 0x73, 0x69, 0x67, 0x58, SIG_BYTES]) // text 'sig', bytes(64)
+const SIG_ENTRY_BYTES = SIG_ENTRY_PREFIX.length + SIG_BYTES
+
+/**
+ * Canonical dag-cbor sorts map keys by length, then bytewise, so a canonical envelope always
+ * starts map(11) 'v' 1 'seq' <uint> 'sig' <64 bytes>. The encoding the id hashes is those same
+ * bytes with the 'sig' entry cut out and map(11) turned into map(10): slicing saves a second
+ * encoding of the ciphertext. computeId encodes from scratch, and the tests hold the two equal.
+ */
+function unsignedBytes (canonical: Uint8Array, seq: number): Uint8Array {
+  const seqBytes = seq < 24 ? 1 : seq < 0x100 ? 2 : seq < 0x10000 ? 3 : seq < 0x100000000 ? 5 : 9
+  const at = 1 + 3 + 4 + seqBytes // map header, 'v' 1, 'seq' <uint>
+  if (canonical[0] !== 0xab || !equalBytes(canonical.subarray(at, at + SIG_ENTRY_PREFIX.length), SIG_ENTRY_PREFIX)) {
+    malformed('unexpected envelope layout')
+  }
+  const out = new Uint8Array(canonical.length - SIG_ENTRY_BYTES)
+  out.set(canonical.subarray(0, at))
+  out.set(canonical.subarray(at + SIG_ENTRY_BYTES), at)
+  out[0] = 0xaa
+  return out
+}
+
+export interface VerifyOptions {
+  /** Mesh membership of an author (allowlist); every author passes when absent. */
+  isMember?: (peerId: string) => boolean
+}
+
+/**
+ * Checks that `id` is the envelope's content id, that the author is a member, and the author's
+ * signature. Throws CHECKPOINT_ID_MISMATCH, CHECKPOINT_NOT_MEMBER or CHECKPOINT_BAD_SIGNATURE.
+ */
+export function verifyEnvelope (envelope: Envelope, id: CID, opts: VerifyOptions = {}): void {
+  const actual = computeId(envelope)
+  if (!actual.equals(id)) throw checkpointError('CHECKPOINT_ID_MISMATCH', `checkpoint id ${String(id)} does not match its content (${String(actual)})`)
+  if (opts.isMember !== undefined && !opts.isMember(envelope.author)) {
+    throw checkpointError('CHECKPOINT_NOT_MEMBER', `author ${envelope.author} is not a member of the mesh`)
+  }
+  verifyAuthorSignature(envelope.author, id, envelope.sig)
+}
+
+/**
+ * Decrypts the payload and authenticates it together with the header. Throws
+ * CHECKPOINT_UNKNOWN_KEY or CHECKPOINT_DECRYPT_FAILED.
+ */
+export function openCheckpoint (envelope: Envelope, keyring: Keyring): Uint8Array {
+  const key = keyring.streamKey(envelope.keyId, envelope.stream)
+  return xchachaOpen(key, envelope.nonce, envelope.ciphertext, encodeHeader(envelope))
+}
+
+/**
+ * Checks `seq` against the parents' seqs. `parentSeq` returns the seq of a stored (already
+ * verified) checkpoint, or undefined when it is unknown. Throws CHECKPOINT_MISSING_PARENT or
+ * CHECKPOINT_BAD_SEQ.
+ */
+export function checkSeq (envelope: Envelope, parentSeq: (id: CID) => number | undefined): void {
+  let max = 0
+  for (const parent of envelope.parents) {
+    const seq = parentSeq(parent)
+    if (seq === undefined) throw checkpointError('CHECKPOINT_MISSING_PARENT', `parent ${String(parent)} is not known: fetch it first`)
+    if (seq > max) max = seq
+  }
+  if (envelope.seq !== max + 1) throw checkpointError('CHECKPOINT_BAD_SEQ', `seq is ${envelope.seq}, expected ${max + 1}`)
+}
+
+/** Orders heads by (seq, id bytes): the greater is the later. */
+export function compareHeads (a: Head, b: Head): number {
+  if (a.seq !== b.seq) return a.seq < b.seq ? -1 : 1
+  return compareBytes(a.id.bytes, b.id.bytes)
+}
+
+/** The latest of a stream's heads: the same on every node that holds the same set. */
+export function pickLatest<T extends Head> (heads: Iterable<T>): T | undefined {
+  let latest: T | undefined
+  for (const head of heads) {
+    if (latest === undefined || compareHeads(head, latest) > 0) latest = head
+  }
+  return latest
+}
