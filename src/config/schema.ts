@@ -1,10 +1,18 @@
 import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
 
 /**
  * The node's configuration: every field has a default, so a node runs with no file at all.
  * Units are in the names (…Ms, …Bytes) and repeated in the comments.
  */
-const multiaddrString = z.string().regex(/^\//, 'a multiaddr starts with "/", e.g. /ip4/10.0.0.2/tcp/7700')
+const multiaddrString = z.string().refine(value => {
+  try {
+    multiaddr(value)
+    return true
+  } catch {
+    return false
+  }
+}, 'expected a multiaddr such as /ip4/10.0.0.2/tcp/7700 (peers: …/p2p/<peer ID>)')
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected HOST:PORT, e.g. 127.0.0.1:7701')
 

@@ -231,10 +231,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
     await this.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
   }
 
+  /** Accept a peer again; the reconnect loop redials it on its own schedule. */
   undenyPeer (peerId: string): void {
     this.gate.undeny(peerId)
-    const target = this.targets.get(peerId)
-    if (target !== undefined) { target.attempts = 0; target.nextAt = 0 }
   }
 
   subscribe (topic: string, handler: (msg: PubsubMessage) => void): () => void {

@@ -1,0 +1,60 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { IdlemeshNode } from '../../src/node.ts'
+import { initMesh, memberStates, seesAllAlive, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+describe('mesh formation', () => {
+  let dirs: TempDirs
+  let nodes: IdlemeshNode[] = []
+
+  beforeEach(() => { dirs = tempDirs() })
+  afterEach(async () => {
+    await stopAll(nodes)
+    nodes = []
+    dirs.cleanup()
+  })
+
+  it('4 nodes that only know one bootstrap node form one mesh and all see all 4 alive', async () => {
+    const dataDirs = await initMesh(dirs, 4)
+    const first = await startTestNode(dataDirs[0] as string)
+    nodes.push(first)
+    const bootstrap = first.multiaddrs()[0] as string
+    for (const dir of dataDirs.slice(1)) nodes.push(await startTestNode(dir, { bootstrap: [bootstrap] }))
+
+    const ids = nodes.map(n => n.peerId)
+    await waitFor(() => nodes.every(n => seesAllAlive(n, ids)), { what: 'every node to see all 4 alive' })
+
+    // Membership travels by gossip, and the reconnect loop dials every member it learns of:
+    // nodes 2..4 end up directly connected though they were only told about node 1.
+    await waitFor(() => nodes.every(n => n.mesh.connectedPeers().length === 3), { what: 'a full mesh of direct connections' })
+
+    const report = nodes[3]?.health.report()
+    expect(report?.summary).toMatchObject({ members: 4, alive: 4, allAlive: true })
+    const other = report?.members.find(m => m.peerId === ids[1])
+    expect(other?.load?.capacity).toBe(2)
+    expect(other?.version).toBe(report?.node.version)
+    expect(other?.httpUrl).toBe(nodes[1]?.httpUrl)
+    expect(report?.dht.routingTableSize).toBeGreaterThan(0)
+
+    const metrics = await nodes[3]?.http.inject({ method: 'GET', url: '/metrics' })
+    expect(metrics?.statusCode).toBe(200)
+    expect(metrics?.body).toContain('idlemesh_members{state="alive"} 4')
+    expect(metrics?.body).toContain('idlemesh_connections 3')
+    const health = await nodes[3]?.http.inject({ method: 'GET', url: '/health' })
+    expect(health?.json().summary.alive).toBe(4)
+  })
+
+  it('a node that stops cleanly is marked left at once, not after the dead timeout', async () => {
+    const dataDirs = await initMesh(dirs, 2)
+    const a = await startTestNode(dataDirs[0] as string)
+    const b = await startTestNode(dataDirs[1] as string, { bootstrap: [a.multiaddrs()[0] as string] })
+    nodes.push(a, b)
+    await waitFor(() => seesAllAlive(a, [a.peerId, b.peerId]), { what: 'a to see b alive' })
+
+    const stoppedAt = Date.now()
+    await b.stop()
+    await waitFor(() => memberStates(a)[b.peerId] === 'left', { what: 'a to mark b left' })
+    // Well under the 1000 ms suspect timeout: the goodbye did it, not silence.
+    expect(Date.now() - stoppedAt).toBeLessThan(900)
+  })
+})

@@ -1,0 +1,42 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { IdlemeshNode } from '../../src/node.ts'
+import { initMesh, memberStates, seesAllAlive, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+describe('partition', () => {
+  let dirs: TempDirs
+  let nodes: IdlemeshNode[] = []
+
+  beforeEach(() => { dirs = tempDirs() })
+  afterEach(async () => {
+    await stopAll(nodes)
+    nodes = []
+    dirs.cleanup()
+  })
+
+  it('a 4-node mesh split in two halves heals by itself once the split is lifted', async () => {
+    const dataDirs = await initMesh(dirs, 4)
+    const first = await startTestNode(dataDirs[0] as string)
+    nodes.push(first)
+    for (const dir of dataDirs.slice(1)) nodes.push(await startTestNode(dir, { bootstrap: [first.multiaddrs()[0] as string] }))
+    const ids = nodes.map(n => n.peerId)
+    await waitFor(() => nodes.every(n => seesAllAlive(n, ids)), { what: 'the mesh to form' })
+
+    const left = nodes.slice(0, 2)
+    const right = nodes.slice(2)
+    // Cut every connection across the halves and refuse redials both ways (the gater).
+    for (const a of left) for (const b of right) { await a.mesh.denyPeer(b.peerId); await b.mesh.denyPeer(a.peerId) }
+
+    const across = (side: IdlemeshNode[], other: IdlemeshNode[]): boolean =>
+      side.every(n => other.every(o => memberStates(n)[o.peerId] === 'dead'))
+    await waitFor(() => across(left, right) && across(right, left), { timeoutMs: 20_000, what: 'each half to see the other dead' })
+    // Each half still sees itself whole.
+    for (const n of left) expect(memberStates(n)[left[1 - left.indexOf(n)]?.peerId as string]).toBe('alive')
+    for (const n of right) expect(memberStates(n)[right[1 - right.indexOf(n)]?.peerId as string]).toBe('alive')
+
+    // Lift the split; nobody is told to reconnect: the reconnect loop and gossip must do it.
+    for (const a of left) for (const b of right) { a.mesh.undenyPeer(b.peerId); b.mesh.undenyPeer(a.peerId) }
+    await waitFor(() => nodes.every(n => seesAllAlive(n, ids)), { timeoutMs: 20_000, what: 'the mesh to heal' })
+    await waitFor(() => nodes.every(n => n.mesh.connectedPeers().length === 3), { timeoutMs: 20_000, what: 'direct connections to come back' })
+  })
+})
