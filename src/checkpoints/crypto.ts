@@ -43,9 +43,11 @@ export function sha256 (bytes: Uint8Array): Uint8Array {
   return toBytes(createHash('sha256').update(bytes).digest())
 }
 
-/** CIDv1, dag-cbor codec, sha2-256 multihash. */
-export function cidOf (encoded: Uint8Array): CID {
-  return CID.createV1(DAG_CBOR, Digest.create(SHA2_256, sha256(encoded)))
+/** CIDv1, dag-cbor codec, sha2-256 multihash, of the concatenation of `parts` (spares a copy). */
+export function cidOf (...parts: Uint8Array[]): CID {
+  const hash = createHash('sha256')
+  for (const part of parts) hash.update(part)
+  return CID.createV1(DAG_CBOR, Digest.create(SHA2_256, toBytes(hash.digest())))
 }
 
 /** key = HKDF-SHA256(ikm = master key, salt = STREAM_KEY_SALT, info = utf8(stream), L = 32). */

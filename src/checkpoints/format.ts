@@ -177,9 +177,9 @@ function normalizeParents (parents: readonly Head[]): CID[] {
   for (const parent of parents) {
     const id = CID.asCID(parent.id)
     if (id === null || !isEnvelopeCid(id)) throw checkpointError('CHECKPOINT_MALFORMED', 'parents must be CIDv1 dag-cbor sha2-256 checkpoint ids')
-    const key = id.toString()
+    const key = Buffer.from(id.bytes.buffer, id.bytes.byteOffset, id.bytes.byteLength).toString('latin1')
     const seen = byKey.get(key)
-    if (seen !== undefined && seen.seq !== parent.seq) throw checkpointError('CHECKPOINT_BAD_SEQ', `parent ${key} is given twice with different seqs`)
+    if (seen !== undefined && seen.seq !== parent.seq) throw checkpointError('CHECKPOINT_BAD_SEQ', `parent ${String(id)} is given twice with different seqs`)
     byKey.set(key, { id, seq: parent.seq })
   }
   return [...byKey.values()].map((p) => p.id).sort((a, b) => compareBytes(a.bytes, b.bytes))
@@ -194,10 +194,6 @@ export function encodeHeader (envelope: CheckpointHeader): Uint8Array {
   return dagCbor.encode(headerOf(envelope))
 }
 
-/** The content id: CIDv1 (dag-cbor, sha2-256) of the encoding of every field but `sig`. */
-export function computeId (envelope: Envelope): CID {
-  return cidOf(dagCbor.encode({ ...headerOf(envelope), ciphertext: envelope.ciphertext }))
-}
 
 export interface SealInit {
   stream: string
@@ -233,10 +229,13 @@ export function sealCheckpoint (init: SealInit): Checkpoint {
     keyId,
     nonce
   }
-  const ciphertext = xchachaSeal(init.keyring.streamKey(keyId, stream), nonce, init.payload, encodeHeader(header))
-  const id = cidOf(dagCbor.encode({ ...header, ciphertext }))
-  const envelope: Envelope = { ...header, ciphertext, sig: init.signer.sign(signingMessage(id)) }
-  return { id, envelope, bytes: dagCbor.encode(envelope) }
+  const aad = encodeHeader(header)
+  const ciphertext = xchachaSeal(init.keyring.streamKey(keyId, stream), nonce, init.payload, aad)
+  const unsigned = unsignedBytes(aad, ciphertext)
+  const id = cidOf(unsigned)
+  const sig = init.signer.sign(signingMessage(id))
+  const envelope = freeze({ ...header, ciphertext, sig }, aad)
+  return { id, envelope, bytes: signedBytes(unsigned, header.seq, sig) }
 }
 
 function malformed (message: string, cause?: unknown): never {
@@ -271,20 +270,119 @@ function envelopeProblem (value: Record<string, unknown>): string | undefined {
   if (!(value.nonce instanceof Uint8Array) || value.nonce.length !== NONCE_BYTES) return `nonce must be ${NONCE_BYTES} bytes`
   if (!(value.ciphertext instanceof Uint8Array) || value.ciphertext.length < TAG_BYTES) return `ciphertext must be at least ${TAG_BYTES} bytes`
   if (!(value.sig instanceof Uint8Array) || value.sig.length !== SIG_BYTES) return `sig must be ${SIG_BYTES} bytes`
-  if (dagCbor.encode(value.meta).length > MAX_META_BYTES) return `meta must encode to at most ${MAX_META_BYTES} bytes`
   return undefined
 }
 
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+function equalAt (a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, length: number): boolean {
+  for (let i = 0; i < length; i++) if (a[aStart + i] !== b[bStart + i]) return false
   return true
+}
+
+/*
+ * Byte layout of a canonical v1 envelope. dag-cbor sorts map keys by length, then bytewise:
+ *   v, seq, sig, meta, time, keyId, nonce, author, stream, parents, ciphertext
+ * so with H the encoded header (a map of 9: every field but sig and ciphertext; the AEAD's AAD)
+ * and `at` the offset just past the 'seq' entry:
+ *   envelope = ab ‖ H[1..at] ‖ sig entry (70 bytes) ‖ H[at..] ‖ ciphertext entry
+ *   unsigned = aa ‖ H[1..]   ‖ ciphertext entry                  (the bytes the id hashes)
+ * Sealing assembles both from H without encoding the ciphertext twice; decoding compares the
+ * bytes with this layout, which proves them canonical with one encoding of the small header
+ * instead of the whole envelope. The tests hold all of it equal to a plain dag-cbor encoding.
+ */
+const MAP_9 = 0xa9
+const MAP_10 = 0xaa
+const MAP_11 = 0xab
+const MAP_10_HEAD = Uint8Array.of(MAP_10)
+const SIG_ENTRY_PREFIX = Uint8Array.from([0x63, 0x73, 0x69, 0x67, 0x58, SIG_BYTES]) // text(3) 'sig', bytes(64)
+const SIG_ENTRY_BYTES = SIG_ENTRY_PREFIX.length + SIG_BYTES
+const CIPHERTEXT_KEY = Uint8Array.from([0x6a, ...new TextEncoder().encode('ciphertext')]) // text(10)
+
+/** A CBOR head (major type + shortest argument) for `major` 0 (uint) or 2 (bytes). */
+function cborHead (major: number, value: number): Uint8Array {
+  const type = major << 5
+  if (value < 24) return Uint8Array.of(type | value)
+  if (value < 0x100) return Uint8Array.of(type | 24, value)
+  if (value < 0x10000) return Uint8Array.of(type | 25, value >>> 8, value & 0xff)
+  if (value < 0x100000000) return Uint8Array.of(type | 26, value >>> 24, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff)
+  const out = new Uint8Array(9)
+  out[0] = type | 27
+  new DataView(out.buffer).setBigUint64(1, BigInt(value))
+  return out
+}
+
+/** Offset just past the 'seq' entry: map head, 'v' 1, 'seq' <uint>. */
+function afterSeq (seq: number): number {
+  return 1 + 3 + 4 + cborHead(0, seq).length
+}
+
+/** aa ‖ H[1..] ‖ ciphertext entry: what the id hashes. */
+function unsignedBytes (header: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  const head = cborHead(2, ciphertext.length)
+  const out = new Uint8Array(header.length + CIPHERTEXT_KEY.length + head.length + ciphertext.length)
+  out.set(header)
+  out.set(CIPHERTEXT_KEY, header.length)
+  out.set(head, header.length + CIPHERTEXT_KEY.length)
+  out.set(ciphertext, header.length + CIPHERTEXT_KEY.length + head.length)
+  out[0] = MAP_10
+  return out
+}
+
+/** The unsigned bytes with the sig entry inserted after 'seq': the full envelope. */
+function signedBytes (unsigned: Uint8Array, seq: number, sig: Uint8Array): Uint8Array {
+  const at = afterSeq(seq)
+  const out = new Uint8Array(unsigned.length + SIG_ENTRY_BYTES)
+  out.set(unsigned.subarray(0, at))
+  out.set(SIG_ENTRY_PREFIX, at)
+  out.set(sig, at + SIG_ENTRY_PREFIX.length)
+  out.set(unsigned.subarray(at), at + SIG_ENTRY_BYTES)
+  out[0] = MAP_11
+  return out
+}
+
+function isCanonical (bytes: Uint8Array, header: Uint8Array, envelope: Envelope): boolean {
+  const at = afterSeq(envelope.seq)
+  const ctHead = cborHead(2, envelope.ciphertext.length)
+  const ctAt = header.length + SIG_ENTRY_BYTES
+  return bytes.length === ctAt + CIPHERTEXT_KEY.length + ctHead.length + envelope.ciphertext.length &&
+    header[0] === MAP_9 && bytes[0] === MAP_11 &&
+    equalAt(bytes, 1, header, 1, at - 1) &&
+    equalAt(bytes, at, SIG_ENTRY_PREFIX, 0, SIG_ENTRY_PREFIX.length) &&
+    equalAt(bytes, at + SIG_ENTRY_BYTES, header, at, header.length - at) &&
+    equalAt(bytes, ctAt, CIPHERTEXT_KEY, 0, CIPHERTEXT_KEY.length) &&
+    equalAt(bytes, ctAt + CIPHERTEXT_KEY.length, ctHead, 0, ctHead.length)
+}
+
+/** The id of canonical envelope bytes: the hash of their unsigned form, without copying them. */
+function idOf (bytes: Uint8Array, seq: number): CID {
+  const at = afterSeq(seq)
+  return cidOf(MAP_10_HEAD, bytes.subarray(1, at), bytes.subarray(at + SIG_ENTRY_BYTES))
+}
+
+/**
+ * Encoded headers of the envelopes this module sealed or decoded, so computeId and
+ * openCheckpoint do not encode them again. Safe because those envelopes are frozen, so the
+ * header cannot drift from them (byte arrays cannot be frozen: never write into an envelope's).
+ */
+const encodedHeaders = new WeakMap<Envelope, Uint8Array>()
+
+/** The content id: CIDv1 (dag-cbor, sha2-256) of the encoding of every field but `sig`. */
+export function computeId (envelope: Envelope): CID {
+  const header = encodedHeaders.get(envelope) ?? encodeHeader(envelope)
+  return cidOf(MAP_10_HEAD, header.subarray(1), CIPHERTEXT_KEY, cborHead(2, envelope.ciphertext.length), envelope.ciphertext)
+}
+
+function freeze (envelope: Envelope, header: Uint8Array): Envelope {
+  Object.freeze(envelope.parents)
+  if (envelope.meta.user !== undefined) Object.freeze(envelope.meta.user)
+  Object.freeze(envelope.meta)
+  encodedHeaders.set(Object.freeze(envelope), header)
+  return envelope
 }
 
 /**
  * Parses envelope bytes strictly and computes their id. The id always comes from the bytes,
  * never from what a sender claims. Throws CHECKPOINT_MALFORMED. Checks shape only: call
- * verifyEnvelope, checkSeq and openCheckpoint for the rest.
+ * verifyEnvelope, checkSeq and openCheckpoint for the rest. The envelope returned is frozen.
  */
 export function decodeEnvelope (bytes: Uint8Array): Checkpoint {
   if (!(bytes instanceof Uint8Array)) malformed('expected bytes')
@@ -298,32 +396,16 @@ export function decodeEnvelope (bytes: Uint8Array): Checkpoint {
   const problem = envelopeProblem(value)
   if (problem !== undefined) malformed(problem)
   const envelope = value as unknown as Envelope
+  const header = encodeHeader(envelope)
   // One envelope, one byte string: otherwise the stored bytes and the bytes the id hashes
   // could differ, and IPLD tools walking the DAG would see other blocks than ours.
-  if (!equalBytes(dagCbor.encode(envelope), bytes)) malformed('not in canonical dag-cbor form')
-  return { id: cidOf(unsignedBytes(bytes, envelope.seq)), envelope, bytes }
-}
-
-const SIG_ENTRY_PREFIX = Uint8Array.from([0x63, 0x73, 0x69, 0x67, 0x58, SIG_BYTES]) // text 'sig', bytes(64)
-const SIG_ENTRY_BYTES = SIG_ENTRY_PREFIX.length + SIG_BYTES
-
-/**
- * Canonical dag-cbor sorts map keys by length, then bytewise, so a canonical envelope always
- * starts map(11) 'v' 1 'seq' <uint> 'sig' <64 bytes>. The encoding the id hashes is those same
- * bytes with the 'sig' entry cut out and map(11) turned into map(10): slicing saves a second
- * encoding of the ciphertext. computeId encodes from scratch, and the tests hold the two equal.
- */
-function unsignedBytes (canonical: Uint8Array, seq: number): Uint8Array {
-  const seqBytes = seq < 24 ? 1 : seq < 0x100 ? 2 : seq < 0x10000 ? 3 : seq < 0x100000000 ? 5 : 9
-  const at = 1 + 3 + 4 + seqBytes // map header, 'v' 1, 'seq' <uint>
-  if (canonical[0] !== 0xab || !equalBytes(canonical.subarray(at, at + SIG_ENTRY_PREFIX.length), SIG_ENTRY_PREFIX)) {
-    malformed('unexpected envelope layout')
+  if (!isCanonical(bytes, header, envelope)) malformed('not in canonical dag-cbor form')
+  // meta's encoding is a part of the header's (after a map head and the key): only a large
+  // header needs meta encoded on its own to be measured.
+  if (header.length - 6 > MAX_META_BYTES && dagCbor.encode(envelope.meta).length > MAX_META_BYTES) {
+    malformed(`meta must encode to at most ${MAX_META_BYTES} bytes`)
   }
-  const out = new Uint8Array(canonical.length - SIG_ENTRY_BYTES)
-  out.set(canonical.subarray(0, at))
-  out.set(canonical.subarray(at + SIG_ENTRY_BYTES), at)
-  out[0] = 0xaa
-  return out
+  return { id: idOf(bytes, envelope.seq), envelope: freeze(envelope, header), bytes }
 }
 
 export interface VerifyOptions {
@@ -350,7 +432,7 @@ export function verifyEnvelope (envelope: Envelope, id: CID, opts: VerifyOptions
  */
 export function openCheckpoint (envelope: Envelope, keyring: Keyring): Uint8Array {
   const key = keyring.streamKey(envelope.keyId, envelope.stream)
-  return xchachaOpen(key, envelope.nonce, envelope.ciphertext, encodeHeader(envelope))
+  return xchachaOpen(key, envelope.nonce, envelope.ciphertext, encodedHeaders.get(envelope) ?? encodeHeader(envelope))
 }
 
 /**

@@ -14,6 +14,19 @@ import { post, randomKeyring, randomSigner, tamper } from './format-helpers.ts'
 const code = (c: keyof typeof CHECKPOINT_ERRORS): unknown => expect.objectContaining({ code: c, status: CHECKPOINT_ERRORS[c].status })
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)
 
+/** The bytes and every id path agree with a plain dag-cbor encoding of the envelope. */
+function expectPlainEncoding (cp: Checkpoint): void {
+  const { sig, ...unsigned } = cp.envelope
+  const id = cidOf(dagCbor.encode(unsigned))
+  expect(sig).toHaveLength(64)
+  expect(cp.bytes).toEqual(dagCbor.encode(cp.envelope))
+  expect(cp.id.equals(id)).toBe(true)
+  const decoded = decodeEnvelope(cp.bytes)
+  expect(decoded.id.equals(id)).toBe(true)
+  expect(computeId(decoded.envelope).equals(id)).toBe(true)
+  expect(computeId({ ...decoded.envelope }).equals(id)).toBe(true) // not frozen: encoded afresh
+}
+
 const alice = randomSigner()
 const mallory = randomSigner()
 const keyring = randomKeyring('k1', 'k2')
@@ -67,10 +80,33 @@ describe('sealCheckpoint / decodeEnvelope / verifyEnvelope / openCheckpoint', ()
     for (const parentSeq of [1, 22, 23, 24, 254, 255, 256, 65534, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 40]) {
       const cp = post([], { keyring, signer: alice, parents: [{ id: root.id, seq: parentSeq }] })
       expect(cp.envelope.seq).toBe(parentSeq + 1)
-      const decoded = decodeEnvelope(cp.bytes)
-      expect(decoded.id.equals(cp.id)).toBe(true)
-      expect(computeId(decoded.envelope).equals(cp.id)).toBe(true)
+      expectPlainEncoding(cp)
     }
+  })
+
+  it('assembles the same bytes as a fresh dag-cbor encoding for ciphertexts of every CBOR width', () => {
+    for (const size of [0, 7, 8, 239, 240, 65519, 65520]) {
+      const cp = post([], { keyring, signer: alice, payload: new Uint8Array(size) })
+      expect(cp.envelope.ciphertext).toHaveLength(size + 16)
+      expectPlainEncoding(cp)
+    }
+  })
+
+  it('returns frozen envelopes, so the header encoded for decryption cannot drift from them', () => {
+    const cp = post([], { keyring, signer: alice, meta: { user: { a: 'b' } } })
+    for (const envelope of [cp.envelope, decodeEnvelope(cp.bytes).envelope]) {
+      expect(Object.isFrozen(envelope)).toBe(true)
+      expect(Object.isFrozen(envelope.parents)).toBe(true)
+      expect(Object.isFrozen(envelope.meta)).toBe(true)
+      expect(Object.isFrozen(envelope.meta.user)).toBe(true)
+    }
+  })
+
+  it('opens envelopes it did not decode itself (no cached header)', () => {
+    const cp = post([], { keyring, signer: alice, payload: utf8('copy') })
+    const copy: Envelope = { ...cp.envelope, meta: { ...cp.envelope.meta } }
+    expect(openCheckpoint(copy, keyring)).toEqual(utf8('copy'))
+    expect(() => openCheckpoint({ ...copy, time: copy.time + 1 }, keyring)).toThrow(code('CHECKPOINT_DECRYPT_FAILED'))
   })
 
   it('binds the AEAD to the encoded header: every field but ciphertext and sig', () => {
@@ -125,8 +161,7 @@ describe('tampering', () => {
     it(`a changed ${field} re-signed by a non-member with their own author fails membership and decryption`, () => {
       const bytes = tamper(original.envelope, (e) => { change(e); e.author = mallory.peerId })
       const forged = decodeEnvelope(bytes)
-      forged.envelope.sig = mallory.sign(signingMessage(forged.id))
-      const resigned = decodeEnvelope(dagCbor.encode(forged.envelope))
+      const resigned = decodeEnvelope(dagCbor.encode({ ...forged.envelope, sig: mallory.sign(signingMessage(forged.id)) }))
       expect(() => { verifyEnvelope(resigned.envelope, resigned.id) }).not.toThrow()
       expect(() => { verifyEnvelope(resigned.envelope, resigned.id, { isMember: (p) => p === alice.peerId }) }).toThrow(code('CHECKPOINT_NOT_MEMBER'))
       expect(() => openCheckpoint(resigned.envelope, keyring)).toThrow(code('CHECKPOINT_DECRYPT_FAILED'))
@@ -259,6 +294,7 @@ describe('validation', () => {
       tamper(e, (x) => { x.sig = x.sig.subarray(0, 63) }),
       tamper(e, (x) => { x.ciphertext = new Uint8Array(15) }),
       tamper(e, (x) => { x.meta = { user: { k: 1 } } as never }),
+      tamper(e, (x) => { x.meta = { user: { big: 'x'.repeat(MAX_META_BYTES) } } }),
       tamper(e, (x) => { x.parents = [CID.parse('bafkqaaa')] }),
       new Uint8Array([...good.bytes, 0])
     ]
@@ -277,6 +313,19 @@ describe('validation', () => {
     bytes[at] = 0xfb
     new DataView(bytes.buffer).setFloat64(at + 1, 1_767_225_600_000)
     expect(() => decodeEnvelope(bytes)).toThrow(code('CHECKPOINT_MALFORMED'))
+  })
+
+  it('decodeEnvelope rejects map keys out of canonical order', () => {
+    const cp = post([], { keyring, signer: alice })
+    const bytes = Buffer.from(cp.bytes)
+    const keyIdAt = bytes.indexOf(Buffer.from([0x65, ...utf8('keyId')]))
+    const nonceAt = bytes.indexOf(Buffer.from([0x65, ...utf8('nonce')]))
+    const nonceEnd = nonceAt + 6 + 2 + 24 // key, bytes(24) head, nonce
+    expect(keyIdAt).toBeGreaterThan(0)
+    expect(nonceAt).toBeGreaterThan(keyIdAt)
+    const swapped = Buffer.concat([bytes.subarray(0, keyIdAt), bytes.subarray(nonceAt, nonceEnd), bytes.subarray(keyIdAt, nonceAt), bytes.subarray(nonceEnd)])
+    expect(swapped).toHaveLength(bytes.length)
+    expect(() => decodeEnvelope(new Uint8Array(swapped))).toThrow(code('CHECKPOINT_MALFORMED'))
   })
 
   it('verifyEnvelope applies the membership check', () => {
