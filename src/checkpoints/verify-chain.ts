@@ -71,6 +71,11 @@ interface Found {
   visit: Visit
 }
 
+/**
+ * Checks everything reachable from `heads`: each envelope's bytes, id, signature, membership and
+ * (with a keyring) payload, then every link's presence, stream and seq. It keeps going past a
+ * problem wherever the parents are still known, so one report lists them all.
+ */
 export async function verifyChain (
   heads: readonly CID[],
   getEnvelope: (id: CID) => Promise<Uint8Array | undefined>,
