@@ -9,9 +9,17 @@ import { createMembership, machineLoadReport, type Membership } from './membersh
 import { createHealth, healthRoutes, type Health } from './health/index.ts'
 import { createMetrics, type Metrics } from './metrics/index.ts'
 import { buildHttpApp, isLoopbackHost, parseHostPort } from './http/index.ts'
-import { openStore, type Store } from './store/index.ts'
+import { openStore, sublevel, type Store } from './store/index.ts'
+import { createTopicScoreParams } from '@libp2p/gossipsub/score'
+import {
+  CHECKPOINT_TOPIC, CheckpointStore, DHT_NAMESPACE, Replicator, createCheckpointService, createKeyring, createSigner,
+  headRecordSelector, headRecordValidator, type CheckpointService
+} from './checkpoints/index.ts'
 import { processAlive, readRuntime, removeRuntime, writeRuntime } from './runtime.ts'
 import { VERSION } from './version.ts'
+
+/** Room for an envelope's header and signature around the largest payload. */
+const ENVELOPE_HEADROOM_BYTES = 64 * 1024
 
 export interface NodeOptions {
   dataDir: string
@@ -31,6 +39,8 @@ export interface IdlemeshNode {
   readonly store: Store
   readonly meshSecret: MeshSecret
   readonly http: FastifyInstance
+  readonly checkpoints: CheckpointService
+  readonly replicator: Replicator
   multiaddrs: () => string[]
   /** Says goodbye to the mesh, closes everything, removes runtime.json. Safe to call twice. */
   stop: () => Promise<void>
@@ -66,6 +76,11 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
   }
 
   try {
+    const keyring = createKeyring(meshSecret.checkpointKeys)
+    const signer = createSigner(identity.privateKey.raw)
+    const checkpointStore = new CheckpointStore(sublevel(store, 'cp'), logger)
+    await checkpointStore.open()
+
     const mesh = createMesh({ logger }, {
       privateKey: identity.privateKey,
       swarmKey: swarmKey(meshSecret),
@@ -73,7 +88,26 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       announce: config.announce,
       bootstrap: config.bootstrap,
       allowlist: config.allowlist,
-      reconnect: config.reconnect
+      reconnect: config.reconnect,
+      dhtValidators: { [DHT_NAMESPACE]: headRecordValidator },
+      dhtSelectors: { [DHT_NAMESPACE]: headRecordSelector },
+      gossipsub: {
+        // Invalid checkpoints count against their sender: enough of them and gossipsub stops
+        // taking its messages (graylist) and prunes it from the mesh.
+        scoreParams: {
+          topics: {
+            [CHECKPOINT_TOPIC]: createTopicScoreParams({
+              topicWeight: 1,
+              timeInMeshWeight: 0,
+              firstMessageDeliveriesWeight: 0,
+              meshMessageDeliveriesWeight: 0,
+              meshFailurePenaltyWeight: 0,
+              invalidMessageDeliveriesWeight: -100,
+              invalidMessageDeliveriesDecay: 0.99
+            })
+          }
+        }
+      }
     }, identity.peerId)
     await mesh.start()
     cleanups.push(async () => { await mesh.stop() })
@@ -86,10 +120,31 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       loadReport: () => machineLoadReport({ running: 0, capacity: config.tasks.capacity, queued: 0, draining: false })
     })
 
-    const health = createHealth({ mesh, membership }, { version: VERSION, startedAt, httpUrl: () => httpUrl })
+    const members = new Set(config.allowlist)
+    const replicator = new Replicator({
+      mesh,
+      store: checkpointStore,
+      keyring,
+      logger,
+      // Decrypting under the mesh key already proves the author held the mesh secret; an
+      // allowlist narrows authorship further to the listed nodes.
+      isMember: (peerId) => members.size === 0 || members.has(peerId) || peerId === identity.peerId
+    }, { ...config.checkpoints, maxEnvelopeBytes: config.checkpoints.maxPayloadBytes + ENVELOPE_HEADROOM_BYTES })
+    replicator.start()
+    cleanups.push(async () => { replicator.stop() })
+    const checkpoints = createCheckpointService({ mesh, membership, store: checkpointStore, replicator, keyring, signer, logger }, config.checkpoints)
+    cleanups.push(async () => { checkpoints.stop(); await checkpointStore.flush() })
+
+    const health = createHealth({ mesh, membership }, {
+      version: VERSION,
+      startedAt,
+      httpUrl: () => httpUrl,
+      sections: { checkpoints: async () => await checkpoints.health() }
+    })
     const metrics = createMetrics({ health })
     const http = buildHttpApp({ logger }, {
       ...(config.http.token === undefined ? {} : { token: config.http.token }),
+      bodyLimitBytes: config.checkpoints.maxPayloadBytes,
       routes: [healthRoutes(health), metrics.routes]
     })
     await http.listen({ host: httpHost, port: httpPort })
@@ -119,6 +174,8 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       store,
       meshSecret,
       http,
+      checkpoints,
+      replicator,
       multiaddrs: () => mesh.multiaddrs(),
       async stop () {
         stopping ??= (async () => {

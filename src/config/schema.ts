@@ -53,6 +53,24 @@ export const configSchema = z.object({
     /** How long one dial may take: 5 s. */
     dialTimeoutMs: z.number().int().min(100).default(5000)
   }).prefault({}),
+  checkpoints: z.object({
+    /** Largest payload a client may post: 64 MiB. */
+    maxPayloadBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+    /** Checkpoints up to this size ride in gossip; larger ones are announced and pulled: 256 KiB. */
+    inlineMaxBytes: z.number().int().min(1024).max(1024 * 1024).default(256 * 1024),
+    /** Chunk size of the pull path: 1 MiB. */
+    chunkBytes: z.number().int().min(16 * 1024).max(4 * 1024 * 1024).default(1024 * 1024),
+    /** How long a post with replicas=N waits for confirmations: 10 s. */
+    replicaTimeoutMs: z.number().int().min(100).default(10_000),
+    /** How long `latest` asks peers and the DHT before answering: 1.5 s. */
+    latestQueryTimeoutMs: z.number().int().min(50).default(1500),
+    /** Anti-entropy with every connected peer this often: 10 s (and on every new connection). */
+    syncIntervalMs: z.number().int().min(100).default(10_000),
+    /** Bound on one heads exchange: 5 s. */
+    requestTimeoutMs: z.number().int().min(100).default(5000),
+    /** A stream's head goes to the DHT at most this often: 2 s. */
+    dhtPublishIntervalMs: z.number().int().min(0).default(2000)
+  }).prefault({}),
   tasks: z.object({
     /** How many tasks this node runs at once. */
     capacity: z.number().int().min(0).max(1024).default(2)

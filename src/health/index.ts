@@ -29,17 +29,17 @@ export interface HealthInit {
   startedAt: number
   httpUrl: () => string | null
   /** Named sections contributed by other modules. */
-  sections?: Record<string, () => unknown>
+  sections?: Record<string, () => unknown | Promise<unknown>>
   counters?: Record<string, () => unknown>
 }
 
 export interface Health {
-  report: () => HealthReport
+  report: () => Promise<HealthReport>
 }
 
 export function createHealth (components: HealthComponents, init: HealthInit): Health {
   return {
-    report () {
+    async report () {
       const now = Date.now()
       const members = components.membership.list().map(m => ({ ...m, lastHeardAgoMs: m.lastHeardAt === 0 ? null : Math.max(0, now - m.lastHeardAt) }))
       const count = (state: string): number => members.filter(m => m.state === state).length
@@ -59,7 +59,9 @@ export function createHealth (components: HealthComponents, init: HealthInit): H
         counters: { membership: { ...components.membership.counters } }
       }
       for (const [name, counter] of Object.entries(init.counters ?? {})) report.counters[name] = counter()
-      for (const [name, section] of Object.entries(init.sections ?? {})) report[name] = section()
+      const sections = Object.entries(init.sections ?? {})
+      const values = await Promise.all(sections.map(async ([, section]) => await section()))
+      sections.forEach(([name], i) => { report[name] = values[i] })
       return report
     }
   }
@@ -67,6 +69,6 @@ export function createHealth (components: HealthComponents, init: HealthInit): H
 
 export function healthRoutes (health: Health) {
   return (app: import('fastify').FastifyInstance): void => {
-    app.get('/health', async () => health.report())
+    app.get('/health', async () => await health.report())
   }
 }

@@ -2,7 +2,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { IdlemeshError } from '../errors.ts'
 
 export interface ErrorBody {
-  error: { code: string, message: string }
+  /** `details`: machine-readable context some errors carry (e.g. how many replicas confirmed). */
+  error: { code: string, message: string, details?: Record<string, unknown> }
 }
 
 /** Fastify's own errors, mapped to our stable codes so clients see one vocabulary. */
@@ -15,7 +16,10 @@ const FASTIFY_CODES: Record<string, { code: string, status: number, message?: st
 }
 
 export function toErrorBody (err: unknown): { status: number, body: ErrorBody } {
-  if (err instanceof IdlemeshError) return { status: err.status, body: { error: { code: err.code, message: err.message } } }
+  if (err instanceof IdlemeshError) {
+    const details = (err as IdlemeshError & { details?: Record<string, unknown> }).details
+    return { status: err.status, body: { error: { code: err.code, message: err.message, ...(details === undefined ? {} : { details }) } } }
+  }
   const fastifyError = err as Partial<FastifyError>
   if (typeof fastifyError.code === 'string') {
     const mapped = FASTIFY_CODES[fastifyError.code]

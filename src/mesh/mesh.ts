@@ -15,6 +15,7 @@ import type { Logger } from '../logger.ts'
 import { IdlemeshError } from '../errors.ts'
 import { createPeerGate, type PeerGate } from './gater.ts'
 import { backoffDelay } from './backoff.ts'
+import { applyPnetMemoryFix } from './pnet-memory-fix.ts'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index-signature-compatible type.
 export type MeshServices = {
@@ -76,6 +77,7 @@ interface DialTarget {
 }
 
 export const DHT_PROTOCOL = '/idlemesh/kad/1.0.0'
+const YAMUX_WINDOW_BYTES = 2 * 1024 * 1024
 const RECONNECT_TICK_MS = 100
 
 /**
@@ -111,13 +113,17 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   async start (): Promise<void> {
     if (this.node !== undefined) return
+    applyPnetMemoryFix()
     const init = this.init
     this.node = await createLibp2p<MeshServices>({
       privateKey: init.privateKey,
       addresses: { listen: [...init.listen], announce: [...(init.announce ?? [])] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // pnet decrypts whatever a paused connection buffered in one call, into a WASM memory that
+      // cannot grow past a few tens of MiB: a small per-stream window bounds that buffer (a
+      // 16 MiB default window crashed the receiver of a 10 MiB checkpoint).
+      streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_WINDOW_BYTES } })],
       connectionProtector: preSharedKey({ psk: init.swarmKey }),
       connectionGater: this.gate.gater,
       connectionManager: {

@@ -16,15 +16,20 @@ export interface Metrics {
 export function createMetrics (components: { health: Health }): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'idlemesh_process_' })
-  const snapshot = (): ReturnType<Health['report']> => components.health.report()
+  // One report serves every gauge of a scrape: collect() runs once per gauge, the report once.
+  let pending: ReturnType<Health['report']> | undefined
+  const snapshot = async (): ReturnType<Health['report']> => {
+    pending ??= components.health.report().finally(() => { setImmediate(() => { pending = undefined }) })
+    return await pending
+  }
 
   new Gauge({
     name: 'idlemesh_members',
     help: 'Mesh members known to this node, by state',
     labelNames: ['state'],
     registers: [registry],
-    collect () {
-      const { summary } = snapshot()
+    async collect () {
+      const { summary } = (await snapshot())
       for (const state of ['alive', 'suspect', 'dead', 'left'] as const) this.set({ state }, summary[state])
     }
   })
@@ -33,9 +38,9 @@ export function createMetrics (components: { health: Health }): Metrics {
     help: 'Round-trip time to directly connected members',
     labelNames: ['peer'],
     registers: [registry],
-    collect () {
+    async collect () {
       this.reset()
-      for (const m of snapshot().members) if (m.rttMs !== undefined) this.set({ peer: m.peerId }, m.rttMs / 1000)
+      for (const m of (await snapshot()).members) if (m.rttMs !== undefined) this.set({ peer: m.peerId }, m.rttMs / 1000)
     }
   })
   new Gauge({
@@ -43,21 +48,21 @@ export function createMetrics (components: { health: Health }): Metrics {
     help: 'Tasks running on each member, from its load report',
     labelNames: ['peer'],
     registers: [registry],
-    collect () {
+    async collect () {
       this.reset()
-      for (const m of snapshot().members) if (m.load !== undefined) this.set({ peer: m.peerId }, m.load.running)
+      for (const m of (await snapshot()).members) if (m.load !== undefined) this.set({ peer: m.peerId }, m.load.running)
     }
   })
-  new Gauge({ name: 'idlemesh_connections', help: 'Open libp2p connections', registers: [registry], collect () { this.set(snapshot().connections.length) } })
-  new Gauge({ name: 'idlemesh_dht_routing_table_size', help: 'Peers in the kad-dht routing table', registers: [registry], collect () { this.set(snapshot().dht.routingTableSize) } })
-  new Gauge({ name: 'idlemesh_uptime_seconds', help: 'Seconds since this node started', registers: [registry], collect () { this.set(snapshot().node.uptimeMs / 1000) } })
+  new Gauge({ name: 'idlemesh_connections', help: 'Open libp2p connections', registers: [registry], async collect () { this.set((await snapshot()).connections.length) } })
+  new Gauge({ name: 'idlemesh_dht_routing_table_size', help: 'Peers in the kad-dht routing table', registers: [registry], async collect () { this.set((await snapshot()).dht.routingTableSize) } })
+  new Gauge({ name: 'idlemesh_uptime_seconds', help: 'Seconds since this node started', registers: [registry], async collect () { this.set((await snapshot()).node.uptimeMs / 1000) } })
   new Gauge({
     name: 'idlemesh_membership_messages',
     help: 'Membership messages: heartbeats received, rejected, death notices sent and applied',
     labelNames: ['kind'],
     registers: [registry],
-    collect () {
-      const c = snapshot().counters.membership
+    async collect () {
+      const c = (await snapshot()).counters.membership
       this.set({ kind: 'heartbeats_received' }, c.heartbeatsReceived)
       this.set({ kind: 'rejected' }, c.rejectedMessages)
       this.set({ kind: 'death_notices_sent' }, c.deathNoticesSent)

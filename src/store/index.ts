@@ -11,3 +11,12 @@ export async function openStore (path: string): Promise<Store> {
   await db.open()
   return db
 }
+
+/** The part of a LevelDB a module uses: the whole store or one sublevel of it. */
+export type KeyValueStore = Pick<Store, 'get' | 'getMany' | 'batch' | 'iterator' | 'keys'>
+
+/** A module's own key space inside the node's store. */
+export function sublevel (store: Store, name: string): KeyValueStore {
+  // A sublevel has the same methods as its parent; only the generic parameters differ.
+  return store.sublevel<string, Uint8Array>(name, { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as KeyValueStore
+}

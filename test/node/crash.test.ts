@@ -45,7 +45,8 @@ describe('crash and restart (separate processes)', () => {
     const detectedMs = Date.now() - killedAt
     // A crash closes the victim's sockets: its neighbours find nothing listening and declare it
     // dead well before silence alone would (deadAfterMs).
-    expect(detectedMs).toBeLessThan(FAST_MEMBERSHIP.deadAfterMs)
+    const reasons = await Promise.all(survivors.map(async p => (await p.health()).members.find(m => m.peerId === victim.runtime.peerId)?.reason))
+    expect(detectedMs, `detected after ${detectedMs} ms; reasons: ${reasons.join(" / ")}`).toBeLessThan(FAST_MEMBERSHIP.deadAfterMs)
     for (const p of survivors) {
       const seen = (await p.health()).members.find(m => m.peerId === victim.runtime.peerId)
       expect(seen?.reason).toMatch(/refused/)

@@ -28,7 +28,7 @@ describe('mesh formation', () => {
     // nodes 2..4 end up directly connected though they were only told about node 1.
     await waitFor(() => nodes.every(n => n.mesh.connectedPeers().length === 3), { what: 'a full mesh of direct connections' })
 
-    const report = nodes[3]?.health.report()
+    const report = await nodes[3]?.health.report()
     expect(report?.summary).toMatchObject({ members: 4, alive: 4, allAlive: true })
     const other = report?.members.find(m => m.peerId === ids[1])
     expect(other?.load?.capacity).toBe(2)

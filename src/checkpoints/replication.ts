@@ -1,0 +1,393 @@
+import { createHash } from 'node:crypto'
+import { lpStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+import type { Logger } from '../logger.ts'
+import type { Mesh, MessageVerdict, PubsubMessage } from '../mesh/index.ts'
+import { IdlemeshError, isIdlemeshError } from '../errors.ts'
+import type { Keyring } from './keyring.ts'
+import { checkSeq, decodeEnvelope, openCheckpoint, type Checkpoint } from './format.ts'
+import { verifyAuthorSignature } from './crypto.ts'
+import type { CheckpointStore } from './store.ts'
+import { missingFor } from './walk.ts'
+import {
+  CHECKPOINT_TOPIC, HEADS_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodeHeadsRequest, decodeHeadsResponse,
+  decodeSyncFrame, decodeSyncRequest, encodeWire, type GossipAnnounce, type GossipBatch, type HeadsResponse, type SyncRequest
+} from './wire.ts'
+
+export interface ReplicationInit {
+  /** Checkpoints up to this size ride in gossip; larger ones are announced and pulled: 256 KiB. */
+  inlineMaxBytes: number
+  /** Chunk size of the pull path: 1 MiB. */
+  chunkBytes: number
+  /** Largest envelope accepted from a peer, bytes. */
+  maxEnvelopeBytes: number
+  /** Anti-entropy with every connected peer this often, ms. */
+  syncIntervalMs: number
+  /** Bound on one sync or heads exchange, ms. */
+  requestTimeoutMs: number
+}
+
+export interface ReplicationComponents {
+  mesh: Mesh
+  store: CheckpointStore
+  keyring: Keyring
+  logger: Logger
+  /** Authors whose checkpoints are accepted (the allowlist, when there is one). */
+  isMember: (peerId: string) => boolean
+}
+
+type IngestOutcome = 'stored' | 'duplicate' | 'missing-parent'
+
+/** Largest gossip batch: a few hundred KiB keeps one message well under gossipsub's limits. */
+const BATCH_MAX_BYTES = 512 * 1024
+const ENVELOPE_OVERHEAD = 64
+
+/**
+ * Moves checkpoints between nodes and never lets an invalid one in. Everything received (by
+ * gossip, by sync, by pull) goes through `ingest`: decode, id from the bytes, author's signature,
+ * decryption under the claimed key, parents present and seq consistent; only then is it stored
+ * and, for gossip, forwarded. A failure is counted by reason, logged with the sender, and
+ * rejects the gossip message, which gossipsub's peer score holds against the sender.
+ */
+export class Replicator {
+  readonly rejected: Record<string, number> = {}
+  private readonly c: ReplicationComponents
+  private readonly init: ReplicationInit
+  private readonly log: Logger
+  private outgoing: { items: Uint8Array[], ack: string[], bytes: number } = { items: [], ack: [], bytes: 0 }
+  private flushScheduled = false
+  private readonly ackWanted = new Set<string>()
+  private pendingAcks: string[] = []
+  private readonly ackListeners = new Set<(from: string, ids: string[]) => void>()
+  /** Ids announced or seen as heads elsewhere that this node has not stored yet. */
+  private readonly backlog = new Map<string, { from: string, chunks?: Uint8Array[] }>()
+  private readonly syncing = new Map<string, Promise<number>>()
+  private timer?: NodeJS.Timeout
+  private readonly onConnect = (peerId: string): void => { void this.syncWith(peerId).catch(() => {}) }
+  private started = false
+
+  constructor (components: ReplicationComponents, init: ReplicationInit) {
+    this.c = components
+    this.init = init
+    this.log = components.logger.child({ module: 'replication' })
+  }
+
+  start (): void {
+    if (this.started) return
+    this.started = true
+    const { mesh } = this.c
+    mesh.setValidator(CHECKPOINT_TOPIC, async (msg) => await this.validateGossip(msg))
+    // All the work happens in the validator, which decides what gossipsub forwards.
+    mesh.subscribe(CHECKPOINT_TOPIC, () => {})
+    mesh.handle(SYNC_PROTOCOL, (stream, connection) => { void this.serveSync(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 64 })
+    mesh.handle(HEADS_PROTOCOL, (stream) => { void this.serveHeads(stream) }, { maxInboundStreams: 64 })
+    mesh.on('peer:connect', this.onConnect)
+    this.timer = setInterval(() => { this.syncAll() }, this.init.syncIntervalMs)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    this.started = false
+    clearInterval(this.timer)
+    this.c.mesh.off('peer:connect', this.onConnect)
+  }
+
+  get backlogSize (): number {
+    return this.backlog.size
+  }
+
+  /** Called with (peer, ids) whenever a peer confirms it holds checkpoints durably. */
+  onAck (listener: (from: string, ids: string[]) => void): () => void {
+    this.ackListeners.add(listener)
+    return () => { this.ackListeners.delete(listener) }
+  }
+
+  /** Sends a checkpoint this node just stored to the mesh. */
+  announce (checkpoint: Checkpoint, wantAck: boolean): void {
+    const id = checkpoint.id.toString()
+    if (checkpoint.bytes.length <= this.init.inlineMaxBytes) {
+      if (this.outgoing.bytes + checkpoint.bytes.length > BATCH_MAX_BYTES) this.flushOutgoing()
+      this.outgoing.items.push(checkpoint.bytes)
+      this.outgoing.bytes += checkpoint.bytes.length + ENVELOPE_OVERHEAD
+      if (wantAck) this.outgoing.ack.push(id)
+      this.scheduleFlush()
+      return
+    }
+    const chunks: Uint8Array[] = []
+    for (let offset = 0; offset < checkpoint.bytes.length; offset += this.init.chunkBytes) {
+      chunks.push(sha256(checkpoint.bytes.subarray(offset, offset + this.init.chunkBytes)))
+    }
+    const message: GossipAnnounce = {
+      v: WIRE_VERSION, k: 'ann', id, stream: checkpoint.envelope.stream, seq: checkpoint.envelope.seq,
+      size: checkpoint.bytes.length, chunkSize: this.init.chunkBytes, chunks, ack: wantAck
+    }
+    void this.c.mesh.publish(CHECKPOINT_TOPIC, encodeWire(message)).catch((err: Error) => { this.log.warn({ err: err.message, id }, 'announce failed') })
+  }
+
+  /** Heads of the given streams (all when absent) as each connected peer reports them. */
+  async peerHeads (peerId: string, streams?: string[], signal?: AbortSignal): Promise<HeadsResponse['heads']> {
+    const stream = await this.c.mesh.dialProtocol(peerId, HEADS_PROTOCOL, signal ?? AbortSignal.timeout(this.init.requestTimeoutMs))
+    try {
+      const lp = lpStream(stream)
+      const options = { signal: signal ?? AbortSignal.timeout(this.init.requestTimeoutMs) }
+      await lp.write(encodeWire({ v: WIRE_VERSION, ...(streams === undefined ? {} : { streams }) }), options)
+      const response = decodeHeadsResponse((await lp.read(options)).subarray())
+      if (response === undefined) throw new IdlemeshError('SYNC_BAD_RESPONSE', `peer ${peerId} sent a malformed heads response`, { status: 502 })
+      return response.heads
+    } finally {
+      await stream.close().catch(() => {})
+    }
+  }
+
+  /**
+   * Pulls from `peerId` what this node lacks: all streams (anti-entropy), or `want` and their
+   * missing ancestors. Returns how many checkpoints were stored. One sync per peer at a time.
+   */
+  async syncWith (peerId: string, want?: string[], signal?: AbortSignal): Promise<number> {
+    const running = this.syncing.get(peerId)
+    if (running !== undefined && want === undefined) return await running
+    const run = this.pull(peerId, want, signal)
+    if (want === undefined) this.syncing.set(peerId, run)
+    try {
+      return await run
+    } finally {
+      if (this.syncing.get(peerId) === run) this.syncing.delete(peerId)
+    }
+  }
+
+  private syncAll (): void {
+    for (const peerId of this.c.mesh.connectedPeers()) void this.syncWith(peerId).catch(() => {})
+  }
+
+  private scheduleFlush (): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    // setImmediate batches every post that lands in the same turn of the event loop: under
+    // load one signed gossip message carries many checkpoints; alone, one waits microseconds.
+    setImmediate(() => {
+      this.flushScheduled = false
+      this.flushOutgoing()
+    })
+  }
+
+  private flushOutgoing (): void {
+    const { items, ack } = this.outgoing
+    if (items.length > 0) {
+      this.outgoing = { items: [], ack: [], bytes: 0 }
+      const message: GossipBatch = { v: WIRE_VERSION, k: 'cps', items, ack }
+      void this.c.mesh.publish(CHECKPOINT_TOPIC, encodeWire(message)).catch((err: Error) => { this.log.warn({ err: err.message }, 'checkpoint gossip failed') })
+    }
+    if (this.pendingAcks.length > 0) {
+      const ids = this.pendingAcks
+      this.pendingAcks = []
+      void this.c.mesh.publish(CHECKPOINT_TOPIC, encodeWire({ v: WIRE_VERSION, k: 'ack', ids })).catch(() => {})
+    }
+  }
+
+  private reject (reason: string, from: string, detail: string): void {
+    this.rejected[reason] = (this.rejected[reason] ?? 0) + 1
+    this.log.warn({ from, reason, detail }, 'rejected a checkpoint')
+  }
+
+  private async validateGossip (msg: PubsubMessage): Promise<MessageVerdict> {
+    const message = decodeGossip(msg.data)
+    if (message === undefined) {
+      this.reject('CHECKPOINT_MALFORMED', msg.from, 'not a checkpoint gossip message')
+      return 'reject'
+    }
+    if (message.k === 'ack') {
+      for (const listener of this.ackListeners) listener(msg.from, message.ids)
+      return 'valid'
+    }
+    if (message.k === 'ann') {
+      if (this.c.store.has(message.id)) return 'valid'
+      if (message.size > this.init.maxEnvelopeBytes) {
+        this.reject('CHECKPOINT_TOO_LARGE', msg.from, `announced ${message.size} bytes`)
+        return 'reject'
+      }
+      if (message.ack) this.ackWanted.add(message.id)
+      this.backlog.set(message.id, { from: msg.from, chunks: message.chunks })
+      void this.syncWith(msg.from, [message.id]).catch((err: Error) => {
+        this.log.warn({ from: msg.from, id: message.id, err: err.message }, 'pull of an announced checkpoint failed; anti-entropy will retry')
+      })
+      return 'valid'
+    }
+    for (const id of message.ack) this.ackWanted.add(id)
+    let missing = false
+    for (const bytes of message.items) {
+      try {
+        const outcome = this.ingest(bytes)
+        if (outcome === 'missing-parent') missing = true
+      } catch (err) {
+        this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', msg.from, (err as Error).message)
+        return 'reject'
+      }
+    }
+    if (missing) {
+      // A gap (this node was away, or gossip overtook a parent): pull it from the sender, and
+      // do not forward what this node could not fully verify.
+      void this.syncWith(msg.from).catch(() => {})
+      return 'ignore'
+    }
+    return 'valid'
+  }
+
+  /**
+   * Verifies and stores one envelope. Synchronous up to the store's in-memory update; durability
+   * follows by group commit (acks wait for it). Throws a typed error for anything invalid.
+   */
+  ingest (bytes: Uint8Array): IngestOutcome {
+    if (bytes.length > this.init.maxEnvelopeBytes) throw new IdlemeshError('CHECKPOINT_TOO_LARGE', `envelope of ${bytes.length} bytes`, { status: 413 })
+    const checkpoint = decodeEnvelope(bytes)
+    const id = checkpoint.id.toString()
+    if (this.c.store.has(id)) return 'duplicate'
+    const { envelope } = checkpoint
+    if (envelope.parents.some(p => !this.c.store.has(p.toString()))) {
+      this.backlog.set(id, { from: '' })
+      return 'missing-parent'
+    }
+    checkSeq(envelope, parent => this.c.store.seqOf(parent.toString()))
+    if (!this.c.isMember(envelope.author)) throw new IdlemeshError('CHECKPOINT_NOT_MEMBER', `author ${envelope.author} is not on the allowlist`, { status: 403 })
+    // decodeEnvelope computed the id from these very bytes, so only the signature is left.
+    verifyAuthorSignature(envelope.author, checkpoint.id, envelope.sig)
+    openCheckpoint(envelope, this.c.keyring)
+    const { durable } = this.c.store.put(checkpoint)
+    this.backlog.delete(id)
+    if (this.ackWanted.has(id)) {
+      this.ackWanted.delete(id)
+      void durable.then(() => {
+        this.pendingAcks.push(id)
+        this.scheduleFlush()
+      }, () => {})
+    }
+    return 'stored'
+  }
+
+  private async pull (peerId: string, want: string[] | undefined, signal?: AbortSignal): Promise<number> {
+    const timeout = signal ?? AbortSignal.timeout(Math.max(this.init.requestTimeoutMs, 60_000))
+    const { store } = this.c
+    const have: Record<string, string[]> = {}
+    for (const stream of store.streams()) have[stream] = store.streamHeads(stream).map(h => h.id.toString())
+    const request: SyncRequest = { v: WIRE_VERSION, have, ...(want === undefined ? {} : { want }) }
+    const stream = await this.c.mesh.dialProtocol(peerId, SYNC_PROTOCOL, timeout)
+    let stored = 0
+    const durables: Array<Promise<void>> = []
+    try {
+      const lp = lpStream(stream, { maxDataLength: this.init.chunkBytes + 1024 })
+      await lp.write(encodeWire(request), { signal: timeout })
+      for (;;) {
+        const frame = decodeSyncFrame((await lp.read({ signal: timeout })).subarray())
+        if (frame === undefined) throw new IdlemeshError('SYNC_BAD_RESPONSE', `peer ${peerId} sent a malformed sync frame`, { status: 502 })
+        if (frame.k === 'end') break
+        if (frame.size > this.init.maxEnvelopeBytes) throw new IdlemeshError('CHECKPOINT_TOO_LARGE', `peer ${peerId} offered ${frame.size} bytes`, { status: 413 })
+        const expected = this.backlog.get(frame.id)?.chunks
+        const bytes = new Uint8Array(frame.size)
+        let offset = 0
+        for (let i = 0; i < frame.chunks; i++) {
+          const chunk = (await lp.read({ signal: timeout })).subarray()
+          // Each chunk is checked on arrival against the announced digests, so a bad source is
+          // caught at its first bad MiB rather than after the whole transfer.
+          if (expected !== undefined && !equalBytes(sha256(chunk), expected[i])) {
+            this.reject('CHECKPOINT_BAD_CHUNK', peerId, `chunk ${i} of ${frame.id}`)
+            throw new IdlemeshError('CHECKPOINT_BAD_CHUNK', `chunk ${i} of ${frame.id} from ${peerId} does not match its digest`, { status: 502 })
+          }
+          if (offset + chunk.length > frame.size) throw new IdlemeshError('SYNC_BAD_RESPONSE', 'chunks exceed the announced size', { status: 502 })
+          bytes.set(chunk, offset)
+          offset += chunk.length
+        }
+        try {
+          if (this.ingest(bytes) === 'stored') {
+            stored++
+            durables.push(this.c.store.flush())
+          }
+        } catch (err) {
+          this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', peerId, (err as Error).message)
+          throw err
+        }
+      }
+    } finally {
+      await stream.close().catch(() => {})
+    }
+    if (durables.length > 0) await this.c.store.flush()
+    if (stored > 0) this.log.debug({ peer: peerId, stored }, 'synced checkpoints')
+    return stored
+  }
+
+  private async serveSync (stream: Stream, peerId: string): Promise<void> {
+    const signal = AbortSignal.timeout(Math.max(this.init.requestTimeoutMs, 120_000))
+    try {
+      const lp = lpStream(stream)
+      const request = decodeSyncRequest((await lp.read({ signal })).subarray())
+      if (request === undefined) { stream.abort(new Error('malformed sync request')); return }
+      const { store } = this.c
+      const entry = (id: string): ReturnType<CheckpointStore['entry']> => store.entry(id)
+      const have = Object.values(request.have).flat()
+      let from: string[]
+      if (request.want !== undefined) {
+        from = request.want
+      } else {
+        const streams = request.streams ?? store.streams()
+        from = []
+        for (const name of streams) {
+          const mine = store.streamHeads(name).map(h => h.id.toString())
+          const theirs = request.have[name] ?? []
+          if (mine.length === theirs.length && mine.every(id => theirs.includes(id))) continue
+          from.push(...mine)
+        }
+      }
+      const ids = missingFor(from, have, entry)
+      let sent = 0
+      // Read in slices: bounded memory however much the peer lacks.
+      for (let i = 0; i < ids.length; i += 256) {
+        const slice = ids.slice(i, i + 256)
+        const all = await store.getManyBytes(slice)
+        for (let j = 0; j < slice.length; j++) {
+          const bytes = all[j]
+          if (bytes === undefined) continue
+          const chunks = Math.ceil(bytes.length / this.init.chunkBytes)
+          await lp.write(encodeWire({ k: 'env', id: slice[j], size: bytes.length, chunks }), { signal })
+          // One chunk per write: each waits for the stream to drain, so a large envelope never
+          // sits in memory twice over.
+          for (let offset = 0; offset < bytes.length; offset += this.init.chunkBytes) {
+            await lp.write(bytes.subarray(offset, offset + this.init.chunkBytes), { signal })
+          }
+          sent++
+        }
+      }
+      await lp.write(encodeWire({ k: 'end', sent }), { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      this.log.debug({ peer: peerId, err: (err as Error).message }, 'sync request failed')
+      stream.abort(err as Error)
+    }
+  }
+
+  private async serveHeads (stream: Stream): Promise<void> {
+    const signal = AbortSignal.timeout(this.init.requestTimeoutMs)
+    try {
+      const lp = lpStream(stream)
+      const request = decodeHeadsRequest((await lp.read({ signal })).subarray())
+      if (request === undefined) { stream.abort(new Error('malformed heads request')); return }
+      const { store } = this.c
+      const heads: HeadsResponse['heads'] = {}
+      for (const name of request.streams ?? store.streams()) {
+        const list = store.streamHeads(name)
+        if (list.length > 0) heads[name] = list.map(h => [h.id.toString(), h.seq])
+      }
+      await lp.write(encodeWire({ v: WIRE_VERSION, heads }), { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }
+}
+
+function sha256 (bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest()
+}
+
+function equalBytes (a: Uint8Array, b: Uint8Array | undefined): boolean {
+  if (b === undefined || a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

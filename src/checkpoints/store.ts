@@ -1,0 +1,199 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import type { AbstractBatchOperation } from 'abstract-level'
+import type { KeyValueStore, Store } from '../store/index.ts'
+import type { Logger } from '../logger.ts'
+import { compareHeads, pickLatest, type Checkpoint, type Head } from './format.ts'
+
+/**
+ * Durable checkpoint storage on the node's LevelDB, in a sublevel of its own:
+ *   e!<id>                     envelope bytes (what was signed and gossiped, byte for byte)
+ *   i!<id>                     index entry: stream, seq, parent ids (read at open; no envelope I/O)
+ *   h!<stream>!<id>            the stream's heads (checkpoints no stored checkpoint names as parent)
+ *   q!<stream>!<seq:16>!<id>   history in seq order
+ * One checkpoint is one LevelDB batch, so a crash at any moment leaves either all of its keys or
+ * none. Batches of concurrent puts are committed together with one fsync (group commit): every
+ * put is acknowledged only after the synced write that carries it.
+ */
+
+export interface IndexEntry {
+  stream: string
+  seq: number
+  parents: string[]
+}
+
+export interface PutResult {
+  /** False when the checkpoint was already stored (nothing written). */
+  added: boolean
+  /** Resolves once the checkpoint is on disk (synced); rejects if the write failed. */
+  durable: Promise<void>
+}
+
+type Op = AbstractBatchOperation<Store, string, Uint8Array>
+
+const EMPTY = new Uint8Array(0)
+const SEQ_DIGITS = 16
+
+export class CheckpointStore {
+  private readonly db: KeyValueStore
+  private readonly log: Logger
+  private readonly index = new Map<string, IndexEntry>()
+  private readonly heads = new Map<string, Map<string, Head>>()
+  private readonly streamCounts = new Map<string, number>()
+  private pending: Op[] = []
+  /** Envelopes accepted but not yet on disk: readable at once, like everything else in memory. */
+  private readonly unflushed = new Map<string, Uint8Array>()
+  private waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
+  private flushing?: Promise<void>
+
+  constructor (db: KeyValueStore, logger: Logger) {
+    this.db = db
+    this.log = logger.child({ module: 'checkpoint-store' })
+  }
+
+  /** Loads the index and heads into memory. */
+  async open (): Promise<void> {
+    for await (const [key, value] of this.db.iterator({ gt: 'i!', lt: 'i"' })) {
+      const id = key.slice(2)
+      const decoded = dagCbor.decode<{ s: string, q: number, p: string[] }>(value)
+      this.index.set(id, { stream: decoded.s, seq: decoded.q, parents: decoded.p })
+      this.streamCounts.set(decoded.s, (this.streamCounts.get(decoded.s) ?? 0) + 1)
+    }
+    for await (const key of this.db.keys({ gt: 'h!', lt: 'h"' })) {
+      const rest = key.slice(2)
+      const cut = rest.lastIndexOf('!')
+      const stream = rest.slice(0, cut)
+      const id = rest.slice(cut + 1)
+      const entry = this.index.get(id)
+      if (entry !== undefined) this.headsOf(stream).set(id, { id: CID.parse(id), seq: entry.seq })
+    }
+    this.log.info({ checkpoints: this.index.size, streams: this.streamCounts.size }, 'checkpoint store open')
+  }
+
+  has (id: string): boolean {
+    return this.index.has(id)
+  }
+
+  entry (id: string): IndexEntry | undefined {
+    return this.index.get(id)
+  }
+
+  seqOf (id: string): number | undefined {
+    return this.index.get(id)?.seq
+  }
+
+  get size (): number {
+    return this.index.size
+  }
+
+  streams (): string[] {
+    return [...this.streamCounts.keys()].sort()
+  }
+
+  count (stream: string): number {
+    return this.streamCounts.get(stream) ?? 0
+  }
+
+  streamHeads (stream: string): Head[] {
+    return [...(this.heads.get(stream)?.values() ?? [])].sort(compareHeads)
+  }
+
+  latest (stream: string): Head | undefined {
+    return pickLatest(this.heads.get(stream)?.values() ?? [])
+  }
+
+  async getBytes (id: string): Promise<Uint8Array | undefined> {
+    if (!this.index.has(id)) return undefined
+    return this.unflushed.get(id) ?? await this.db.get(`e!${id}`)
+  }
+
+  async getManyBytes (ids: string[]): Promise<Array<Uint8Array | undefined>> {
+    const fromDisk = await this.db.getMany(ids.map(id => `e!${id}`))
+    return ids.map((id, i) => this.unflushed.get(id) ?? fromDisk[i])
+  }
+
+  /** Ids of `stream`, newest (highest seq) first. */
+  async history (stream: string, options: { limit: number, beforeSeq?: number }): Promise<string[]> {
+    const prefix = `q!${stream}!`
+    const lt = options.beforeSeq === undefined ? `${prefix}~` : `${prefix}${pad(options.beforeSeq)}!`
+    const ids: string[] = []
+    for await (const key of this.db.keys({ gte: prefix, lt, reverse: true, limit: options.limit })) {
+      ids.push(key.slice(key.lastIndexOf('!') + 1))
+    }
+    return ids
+  }
+
+  /**
+   * Stores a checkpoint whose parents are all stored (the caller checked, with checkSeq). The
+   * in-memory view changes at once, in call order, so the next local post sees this one as a
+   * head; the returned promise says when it is durable.
+   */
+  put (checkpoint: Checkpoint): PutResult {
+    const id = checkpoint.id.toString()
+    if (this.index.has(id)) return { added: false, durable: Promise.resolve() }
+    const { stream, seq } = checkpoint.envelope
+    const parents = checkpoint.envelope.parents.map(p => p.toString())
+    this.index.set(id, { stream, seq, parents })
+    this.streamCounts.set(stream, (this.streamCounts.get(stream) ?? 0) + 1)
+    const heads = this.headsOf(stream)
+    const ops: Op[] = [
+      { type: 'put', key: `e!${id}`, value: checkpoint.bytes },
+      { type: 'put', key: `i!${id}`, value: dagCbor.encode({ s: stream, q: seq, p: parents }) },
+      { type: 'put', key: `q!${stream}!${pad(seq)}!${id}`, value: EMPTY },
+      { type: 'put', key: `h!${stream}!${id}`, value: EMPTY }
+    ]
+    for (const parent of parents) {
+      if (heads.delete(parent)) ops.push({ type: 'del', key: `h!${stream}!${parent}` })
+    }
+    heads.set(id, { id: checkpoint.id, seq })
+    this.unflushed.set(id, checkpoint.bytes)
+    const durable = this.enqueue(ops)
+    void durable.finally(() => { this.unflushed.delete(id) }).catch(() => {})
+    return { added: true, durable }
+  }
+
+  /** Waits for every pending write. */
+  async flush (): Promise<void> {
+    while (this.flushing !== undefined || this.pending.length > 0) {
+      if (this.flushing !== undefined) await this.flushing.catch(() => {})
+      else this.scheduleFlush()
+    }
+  }
+
+  private headsOf (stream: string): Map<string, Head> {
+    let heads = this.heads.get(stream)
+    if (heads === undefined) {
+      heads = new Map()
+      this.heads.set(stream, heads)
+    }
+    return heads
+  }
+
+  private async enqueue (ops: Op[]): Promise<void> {
+    for (const op of ops) this.pending.push(op)
+    const done = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
+    if (this.flushing === undefined) this.scheduleFlush()
+    await done
+  }
+
+  private scheduleFlush (): void {
+    const ops = this.pending
+    const waiters = this.waiters
+    this.pending = []
+    this.waiters = []
+    this.flushing = this.db.batch(ops, { sync: true }).then(() => {
+      for (const w of waiters) w.resolve()
+    }, (err: Error) => {
+      this.log.error({ err: err.message }, 'checkpoint write failed')
+      for (const w of waiters) w.reject(err)
+    }).finally(() => {
+      this.flushing = undefined
+      // Whatever arrived during this write goes out in the next one, together.
+      if (this.pending.length > 0) this.scheduleFlush()
+    })
+  }
+}
+
+function pad (seq: number): string {
+  return String(seq).padStart(SEQ_DIGITS, '0')
+}

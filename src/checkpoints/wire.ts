@@ -1,0 +1,81 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { z } from 'zod'
+
+/**
+ * Checkpoint messages between nodes, all dag-cbor.
+ *
+ * Gossip topic CHECKPOINT_TOPIC (gossipsub authenticates the sender):
+ *   batch     { v, k:'cps', items: envelope bytes[], ack: id[] }   small checkpoints, many per message
+ *   announce  { v, k:'ann', id, stream, seq, size, chunkSize, chunks: sha256[], ack }  large ones: pull
+ *   ack       { v, k:'ack', ids }   "I hold these durably", sent when a poster asked for replicas
+ *
+ * Direct protocol SYNC_PROTOCOL, one request, a stream of frames back:
+ *   request   { v, have: { stream: head ids }, want?: ids, streams?: names }
+ *   frames    { k:'env', id, size, chunks } then `chunks` raw byte frames; finally { k:'end', sent }
+ * Direct protocol HEADS_PROTOCOL: request { v, streams?: names } → { v, heads: { stream: [[id, seq]] } }
+ */
+export const CHECKPOINT_TOPIC = 'idlemesh/checkpoints/1'
+export const SYNC_PROTOCOL = '/idlemesh/checkpoints/sync/1.0.0'
+export const HEADS_PROTOCOL = '/idlemesh/checkpoints/heads/1.0.0'
+export const WIRE_VERSION = 1
+
+const id = z.string().min(1).max(128)
+const bytes = z.custom<Uint8Array>(value => value instanceof Uint8Array, 'expected bytes')
+
+const batchSchema = z.object({ v: z.literal(1), k: z.literal('cps'), items: z.array(bytes).min(1).max(4096), ack: z.array(id).max(4096) })
+const announceSchema = z.object({
+  v: z.literal(1),
+  k: z.literal('ann'),
+  id,
+  stream: z.string().max(256),
+  seq: z.number().int().min(1),
+  size: z.number().int().min(1),
+  chunkSize: z.number().int().min(1024),
+  chunks: z.array(bytes).max(1 << 16),
+  ack: z.boolean()
+})
+const ackSchema = z.object({ v: z.literal(1), k: z.literal('ack'), ids: z.array(id).min(1).max(4096) })
+const gossipSchema = z.discriminatedUnion('k', [batchSchema, announceSchema, ackSchema])
+
+export type GossipBatch = z.infer<typeof batchSchema>
+export type GossipAnnounce = z.infer<typeof announceSchema>
+export type GossipAck = z.infer<typeof ackSchema>
+export type GossipMessage = z.infer<typeof gossipSchema>
+
+const streamHeads = z.record(z.string().max(256), z.array(id).max(4096))
+
+const syncRequestSchema = z.object({
+  v: z.literal(1),
+  have: streamHeads,
+  want: z.array(id).max(4096).optional(),
+  streams: z.array(z.string().max(256)).max(65536).optional()
+})
+export type SyncRequest = z.infer<typeof syncRequestSchema>
+
+const frameSchema = z.discriminatedUnion('k', [
+  z.object({ k: z.literal('env'), id, size: z.number().int().min(1), chunks: z.number().int().min(1) }),
+  z.object({ k: z.literal('end'), sent: z.number().int().min(0) })
+])
+export type SyncFrame = z.infer<typeof frameSchema>
+
+const headsRequestSchema = z.object({ v: z.literal(1), streams: z.array(z.string().max(256)).max(65536).optional() })
+export type HeadsRequest = z.infer<typeof headsRequestSchema>
+const headsResponseSchema = z.object({ v: z.literal(1), heads: z.record(z.string().max(256), z.array(z.tuple([id, z.number().int().min(1)]))) })
+export type HeadsResponse = z.infer<typeof headsResponseSchema>
+
+export const encodeWire = (value: unknown): Uint8Array => dagCbor.encode(value)
+
+function decodeWith<T> (schema: z.ZodType<T>, data: Uint8Array): T | undefined {
+  try {
+    const parsed = schema.safeParse(dagCbor.decode(data))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export const decodeGossip = (data: Uint8Array): GossipMessage | undefined => decodeWith(gossipSchema, data)
+export const decodeSyncRequest = (data: Uint8Array): SyncRequest | undefined => decodeWith(syncRequestSchema, data)
+export const decodeSyncFrame = (data: Uint8Array): SyncFrame | undefined => decodeWith(frameSchema, data)
+export const decodeHeadsRequest = (data: Uint8Array): HeadsRequest | undefined => decodeWith(headsRequestSchema, data)
+export const decodeHeadsResponse = (data: Uint8Array): HeadsResponse | undefined => decodeWith(headsResponseSchema, data)
