@@ -4,6 +4,8 @@ import { VERSION } from '../version.ts'
 import { registerInit } from './commands/init.ts'
 import { registerStart } from './commands/start.ts'
 import { registerHealth } from './commands/health.ts'
+import { registerCheckpoint } from './commands/checkpoint.ts'
+import { registerStreams } from './commands/streams.ts'
 
 export function buildProgram (): Command {
   const program = new Command('idlemesh')
@@ -15,6 +17,8 @@ export function buildProgram (): Command {
   registerInit(program)
   registerStart(program)
   registerHealth(program)
+  registerCheckpoint(program)
+  registerStreams(program)
   return program
 }
 
