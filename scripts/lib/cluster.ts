@@ -6,7 +6,7 @@ import type { HealthReport } from '../../src/health/index.ts'
 import type { MemberState } from '../../src/membership/index.ts'
 import type { RuntimeInfo } from '../../src/runtime.ts'
 import { isRunning, removeDir, trackDir } from './cleanup.ts'
-import { exited, lastNonEmptyLine, run, spawnTracked, terminate, type ExitStatus } from './proc.ts'
+import { exited, lastNonEmptyLine, run, spawnTracked, tellingLine, terminate, type ExitStatus } from './proc.ts'
 import { waitFor } from './wait.ts'
 
 /**
@@ -327,17 +327,17 @@ function describeExit (status: ExitStatus): string {
   return status.signal !== null ? `was killed by ${status.signal}` : `exited with code ${String(status.code)}`
 }
 
-/** The most telling line a node printed: its CLI error, else its last error log's message. */
+/** The most telling line a node printed: its last error log (pino JSON), else see tellingLine. */
 function lastWords (node: ClusterNode): string {
-  const cli = node.output.filter(l => l.startsWith('idlemesh:')).at(-1)
-  if (cli !== undefined) return `: ${cli}`
-  for (const line of [...node.output].reverse()) {
+  const plain: string[] = []
+  for (const line of node.output) {
     try {
       const entry = JSON.parse(line) as { level?: number, msg?: string, err?: unknown }
-      if ((entry.level ?? 0) >= 50) return `: ${entry.msg ?? ''}${entry.err === undefined ? '' : ` (${JSON.stringify(entry.err)})`}`
+      if ((entry.level ?? 0) >= 50) plain.push(`idlemesh: ${entry.msg ?? ''}${entry.err === undefined ? '' : ` (${JSON.stringify(entry.err)})`}`)
     } catch {
-      return `: ${line}`
+      plain.push(line)
     }
   }
-  return ''
+  const line = tellingLine(plain)
+  return line === undefined ? '' : `: ${line}`
 }

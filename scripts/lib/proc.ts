@@ -63,12 +63,24 @@ export async function run (command: string, args: readonly string[], options: { 
   }).finally(() => { clearTimeout(timer) })
   if (status.code !== 0) {
     const why = timedOut ? `still running after ${options.timeoutMs} ms` : status.signal !== null ? `killed by ${status.signal}` : `exit code ${String(status.code)}`
-    const lastLine = lastNonEmptyLine(stderr) ?? lastNonEmptyLine(stdout) ?? ''
-    throw new Error(`${[command, ...args].join(' ')}: ${why}${lastLine === '' ? '' : `: ${lastLine}`}`)
+    const line = tellingLine(stderr.split('\n')) ?? lastNonEmptyLine(stdout) ?? ''
+    throw new Error(`${[command, ...args].join(' ')}: ${why}${line === '' ? '' : `: ${line}`}`)
   }
   return { stdout, stderr }
 }
 
 export function lastNonEmptyLine (text: string): string | undefined {
   return text.split('\n').map(l => l.trim()).filter(l => l !== '').at(-1)
+}
+
+/**
+ * The line of a failed process's output most worth showing a person: the CLI's own error line,
+ * else the first line naming an error (a crash ends with 'Node.js v24…', which says nothing),
+ * else the last line.
+ */
+export function tellingLine (lines: readonly string[]): string | undefined {
+  const trimmed = lines.map(l => l.trim()).filter(l => l !== '')
+  return trimmed.filter(l => l.startsWith('idlemesh:')).at(-1) ??
+    trimmed.find(l => /^[A-Za-z]*Error\b/.test(l)) ??
+    trimmed.at(-1)
 }

@@ -231,8 +231,7 @@ class FalseDeathCounter {
 }
 
 interface PhaseResult {
-  /** Per round: kill → last other node reporting the victim dead, ms; null if not within the timeout. */
-  detections: Array<number | null>
+  rounds: RoundResult[]
   falseDeaths: FalseDeathCounter
   polls: number
 }
@@ -279,7 +278,7 @@ async function meshIdleRss (mesh: Cluster): Promise<number[]> {
 async function detectionPhase (ctx: BenchContext, plan: Plan, mesh: Cluster, spinner?: ChildProcess): Promise<PhaseResult> {
   const watcher = new HealthWatcher(mesh)
   const falseDeaths = new FalseDeathCounter(mesh)
-  const detections: Array<number | null> = []
+  const rounds: RoundResult[] = []
   const offFalse = watcher.on(falseDeaths.observe)
   watcher.start()
   try {
@@ -289,36 +288,60 @@ async function detectionPhase (ctx: BenchContext, plan: Plan, mesh: Cluster, spi
       if (spinner !== undefined && !isRunning(spinner)) throw new Error('the spinning process died; the busy-core figures would mean nothing')
       // Every node is a victim in turn, node 1 (everyone's bootstrap) included.
       const victim = (round + 1) % mesh.size
-      detections.push(await killAndDetect(ctx, mesh, watcher, falseDeaths, victim))
+      rounds.push(await killAndDetect(ctx, mesh, watcher, falseDeaths, victim))
     }
     await sleep(TAIL_OBSERVE_MS)
   } finally {
     offFalse()
     await watcher.stop()
   }
-  return { detections, falseDeaths, polls: watcher.polls }
+  return { rounds, falseDeaths, polls: watcher.polls }
 }
 
-async function killAndDetect (ctx: BenchContext, mesh: Cluster, watcher: HealthWatcher, falseDeaths: FalseDeathCounter, victim: number): Promise<number | null> {
+/** How an observer learnt of the death, from the reason its /health gives. */
+type How = 'probe' | 'notice' | 'silence' | 'other'
+
+function howDetected (reason: string | undefined): How {
+  if (reason === undefined) return 'other'
+  if (reason.startsWith('connection lost')) return 'probe'
+  if (reason.startsWith('reported by')) return 'notice'
+  if (reason.startsWith('no heartbeat')) return 'silence'
+  return 'other'
+}
+
+interface RoundResult {
+  /** Kill → last other node reporting the victim dead, ms; null if not within the timeout. */
+  ms: number | null
+  /** Per observer, how it learnt of the death. */
+  how: How[]
+  /** Observers that had a direct connection to the victim just before the kill. */
+  directBefore: number
+}
+
+async function killAndDetect (ctx: BenchContext, mesh: Cluster, watcher: HealthWatcher, falseDeaths: FalseDeathCounter, victim: number): Promise<RoundResult> {
   const victimId = mesh.nodes[victim]?.peerId as string
   const observers = mesh.nodes.map(n => n.index).filter(i => i !== victim)
-  const seenDead = new Map<number, number>()
+  const seenDead = new Map<number, { at: number, how: How }>()
   let killedAt = Infinity
   const offDead = watcher.on((index, report, at) => {
     if (index === victim || seenDead.has(index) || at < killedAt) return
-    if (memberState(report, victimId) === 'dead') seenDead.set(index, at)
+    const member = report.members.find(m => m.peerId === victimId)
+    if (member?.state === 'dead') seenDead.set(index, { at, how: howDetected(member.reason) })
   })
+  // Which paths could fire: only a direct neighbour sees the connection drop.
+  const before = await mesh.healthAll()
+  const directBefore = observers.filter(i => before[i]?.members.find(m => m.peerId === victimId)?.connected === true).length
   falseDeaths.exempt.add(victimId)
-  let detection: number | null = null
+  let ms: number | null = null
   try {
     killedAt = performance.now()
     await mesh.kill(victim, 'SIGKILL')
     await waitFor(() => observers.every(i => seenDead.has(i)), { timeoutMs: DETECT_TIMEOUT_MS, intervalMs: 5, what: `every node to report node ${victim + 1} dead` })
-    const last = Math.max(...observers.map(i => seenDead.get(i) as number))
-    detection = last - killedAt
-    ctx.log(`killed node ${victim + 1}: seen dead by all after ${Math.round(detection)} ms (${observers.map(i => `node ${i + 1} ${Math.round((seenDead.get(i) as number) - killedAt)}`).join(', ')})`)
+    ms = Math.max(...observers.map(i => seenDead.get(i)?.at as number)) - killedAt
+    const each = observers.map(i => { const s = seenDead.get(i); return `node ${i + 1} ${Math.round((s?.at ?? NaN) - killedAt)} ${s?.how ?? '?'}` })
+    ctx.log(`killed node ${victim + 1} (${directBefore}/${observers.length} directly connected): seen dead by all after ${Math.round(ms)} ms (${each.join(', ')})`)
   } catch (err) {
-    ctx.log(`killed node ${victim + 1}: ${(err as Error).message}`)
+    ctx.log(`killed node ${victim + 1} (${directBefore}/${observers.length} directly connected): ${(err as Error).message}`)
   } finally {
     offDead()
   }
@@ -327,17 +350,20 @@ async function killAndDetect (ctx: BenchContext, mesh: Cluster, watcher: HealthW
   // A /health answer already on its way may still show the old death: let it land first.
   await sleep(200)
   falseDeaths.exempt.delete(victimId)
-  return detection
+  return { ms, how: [...seenDead.values()].map(s => s.how), directBefore }
 }
 
 function detectionRows (plan: Plan, phase: PhaseResult, label: string, reference?: PhaseResult): BenchRow[] {
-  const detected = phase.detections.filter((d): d is number => d !== null)
-  const missed = phase.detections.length - detected.length
-  const rounds = phase.detections.map(d => d === null ? 'miss' : `${Math.round(d)}`).join(', ')
-  const note = `${plan.meshSize} nodes, SIGKILL, ${phase.detections.length} rounds: ${rounds} ms; /health polled every ${POLL_INTERVAL_MS} ms per node${missed > 0 ? `; ${missed} kill(s) not seen by all within ${DETECT_TIMEOUT_MS} ms` : ''}`
+  const detected = detectedMs(phase)
+  const missed = phase.rounds.length - detected.length
+  const rounds = phase.rounds.map(r => r.ms === null ? 'miss' : `${Math.round(r.ms)}`).join(', ')
+  const how = new Map<How, number>()
+  for (const h of phase.rounds.flatMap(r => r.how)) how.set(h, (how.get(h) ?? 0) + 1)
+  const howText = [...how].map(([h, n]) => `${h} ${n}`).join(', ')
+  const note = `${plan.meshSize} nodes, SIGKILL, ${phase.rounds.length} rounds: ${rounds} ms; how observers learnt it: ${howText}; /health polled every ${POLL_INTERVAL_MS} ms per node${missed > 0 ? `; ${missed} kill(s) not seen by all within ${DETECT_TIMEOUT_MS} ms` : ''}`
   const med = detected.length === 0 ? NaN : round(median(detected))
   const max = detected.length === 0 ? NaN : round(Math.max(...detected))
-  const refDetected = reference?.detections.filter((d): d is number => d !== null) ?? []
+  const refDetected = reference === undefined ? [] : detectedMs(reference)
   const withBaseline = (value: number, refValue: number, what: string): Pick<BenchRow, 'baseline' | 'ratio'> =>
     reference === undefined || refDetected.length === 0
       ? {}
@@ -372,6 +398,10 @@ function detectionRows (plan: Plan, phase: PhaseResult, label: string, reference
       note: `${phase.polls} /health answers observed; ${phase.falseDeaths.summary()}`
     }
   ]
+}
+
+function detectedMs (phase: PhaseResult): number[] {
+  return phase.rounds.flatMap(r => r.ms === null ? [] : [r.ms])
 }
 
 function median (values: readonly number[]): number {
