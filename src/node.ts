@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './metrics/index.ts'
 import { buildHttpApp, isLoopbackHost, parseHostPort } from './http/index.ts'
 import { openStore, sublevel, type Store } from './store/index.ts'
 import { createTopicScoreParams } from '@libp2p/gossipsub/score'
+import { checkpointRoutes } from './checkpoints/routes.ts'
 import {
   CHECKPOINT_TOPIC, CheckpointStore, DHT_NAMESPACE, Replicator, createCheckpointService, createKeyring, createSigner,
   headRecordSelector, headRecordValidator, type CheckpointService
@@ -40,6 +41,7 @@ export interface IdlemeshNode {
   readonly meshSecret: MeshSecret
   readonly http: FastifyInstance
   readonly checkpoints: CheckpointService
+  readonly checkpointStore: CheckpointStore
   readonly replicator: Replicator
   multiaddrs: () => string[]
   /** Says goodbye to the mesh, closes everything, removes runtime.json. Safe to call twice. */
@@ -145,7 +147,7 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
     const http = buildHttpApp({ logger }, {
       ...(config.http.token === undefined ? {} : { token: config.http.token }),
       bodyLimitBytes: config.checkpoints.maxPayloadBytes,
-      routes: [healthRoutes(health), metrics.routes]
+      routes: [healthRoutes(health), metrics.routes, checkpointRoutes(checkpoints, { maxPayloadBytes: config.checkpoints.maxPayloadBytes })]
     })
     await http.listen({ host: httpHost, port: httpPort })
     cleanups.push(async () => { await http.close() })
@@ -175,6 +177,7 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       meshSecret,
       http,
       checkpoints,
+      checkpointStore,
       replicator,
       multiaddrs: () => mesh.multiaddrs(),
       async stop () {

@@ -271,7 +271,6 @@ export class Replicator {
     const request: SyncRequest = { v: WIRE_VERSION, have, ...(want === undefined ? {} : { want }) }
     const stream = await this.c.mesh.dialProtocol(peerId, SYNC_PROTOCOL, timeout)
     let stored = 0
-    const durables: Array<Promise<void>> = []
     try {
       const lp = lpStream(stream, { maxDataLength: this.init.chunkBytes + 1024 })
       await lp.write(encodeWire(request), { signal: timeout })
@@ -296,10 +295,7 @@ export class Replicator {
           offset += chunk.length
         }
         try {
-          if (this.ingest(bytes) === 'stored') {
-            stored++
-            durables.push(this.c.store.flush())
-          }
+          if (this.ingest(bytes) === 'stored') stored++
         } catch (err) {
           this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', peerId, (err as Error).message)
           throw err
@@ -308,7 +304,8 @@ export class Replicator {
     } finally {
       await stream.close().catch(() => {})
     }
-    if (durables.length > 0) await this.c.store.flush()
+    // Group commit: everything this sync stored goes to disk in as few synced batches as it takes.
+    if (stored > 0) await this.c.store.flush()
     if (stored > 0) this.log.debug({ peer: peerId, stored }, 'synced checkpoints')
     return stored
   }

@@ -163,8 +163,11 @@ export function createCheckpointService (c: CheckpointServiceComponents, init: C
       // Listen for acks before anyone can send one.
       const replicated = replicas > 0 ? waitForReplicas(id, replicas, input.signal) : Promise.resolve([])
       replicated.catch(() => {})
-      await c.store.put(checkpoint).durable
+      const { durable } = c.store.put(checkpoint)
+      // Replication starts while the local write is in flight (the store serves unflushed
+      // envelopes); the client still hears back only once the checkpoint is on this disk.
       c.replicator.announce(checkpoint, replicas > 0)
+      await durable
       publishHead(stream)
       log.info({ id, stream, seq: checkpoint.envelope.seq, bytes: checkpoint.bytes.length, replicas }, 'checkpoint posted')
       return { ...toView(checkpoint), confirmedBy: await replicated }

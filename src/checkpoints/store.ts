@@ -45,6 +45,7 @@ export class CheckpointStore {
   private readonly unflushed = new Map<string, Uint8Array>()
   private waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
   private flushing?: Promise<void>
+  private readonly addedListeners = new Set<(id: string, entry: IndexEntry) => void>()
 
   constructor (db: KeyValueStore, logger: Logger) {
     this.db = db
@@ -149,7 +150,15 @@ export class CheckpointStore {
     this.unflushed.set(id, checkpoint.bytes)
     const durable = this.enqueue(ops)
     void durable.finally(() => { this.unflushed.delete(id) }).catch(() => {})
+    const entry = this.index.get(id) as IndexEntry
+    for (const listener of this.addedListeners) listener(id, entry)
     return { added: true, durable }
+  }
+
+  /** Called for every checkpoint added (in memory; `durable` of put() says when it is on disk). */
+  onAdded (listener: (id: string, entry: IndexEntry) => void): () => void {
+    this.addedListeners.add(listener)
+    return () => { this.addedListeners.delete(listener) }
   }
 
   /** Waits for every pending write. */

@@ -1,4 +1,5 @@
 import type { HealthReport } from '../health/index.ts'
+import type { CheckpointHealth } from '../checkpoints/service-types.ts'
 import { formatBytes, formatDuration, renderTable, shortPeerId } from './format.ts'
 
 export function renderHealth (report: HealthReport): string {
@@ -21,5 +22,17 @@ export function renderHealth (report: HealthReport): string {
     m.reason ?? ''
   ])
   lines.push(renderTable(['MEMBER', 'STATE', 'LAST HEARD', 'RTT', 'LOAD1', 'TASKS', 'FREE MEM', 'DIRECT', 'VERSION', 'NOTE'], rows))
+  const checkpoints = report.checkpoints as CheckpointHealth | undefined
+  if (checkpoints !== undefined) {
+    const rejected = Object.entries(checkpoints.rejected).map(([code, n]) => `${code} ${n}`).join(', ')
+    lines.push('', `checkpoints: ${checkpoints.stored} stored, sync backlog ${checkpoints.syncBacklog}, rejected: ${rejected === '' ? 'none' : rejected}`)
+    if (checkpoints.streams.length > 0) {
+      lines.push(renderTable(['STREAM', 'LATEST (THIS NODE)', 'MEMBERS REPORTING', 'AGREE'], checkpoints.streams.map(s => {
+        const mine = s.byMember[node.peerId]
+        const views = Object.values(s.byMember)
+        return [s.stream, mine == null ? '-' : `${mine.seq} ${mine.id.slice(0, 16)}…`, String(views.filter(v => v !== null).length), s.agree ? 'yes' : 'NO']
+      })))
+    }
+  }
   return lines.join('\n')
 }
