@@ -1,0 +1,419 @@
+import { createHash } from 'node:crypto'
+import type { AbstractBatchOperation } from 'abstract-level'
+import type { KeyValueStore, Store } from '../store/index.ts'
+import type { Logger } from '../logger.ts'
+import { eventError } from './errors.ts'
+import {
+  bucketOf, mergeActions, preferBase, sameActions, stableJson, versionHash,
+  type ActionKind, type ActionState, type EventBase, type EventRecord
+} from './record.ts'
+
+/**
+ * Durable event storage on the node's LevelDB, in a sublevel of its own:
+ *   r!<key>                 the base record, JSON (payload included)
+ *   i!<key>                 index entry: source, receivedAt, receivedBy, action kinds, decision digest
+ *   a!<key>                 action states, JSON (rewritten as actions progress; the base is not)
+ *   t!<receivedAt:13>!<key> receipt order, for listing newest first and for pruning
+ * An event's keys are written in one LevelDB batch; concurrent writes share one synced batch
+ * (group commit), and each write is acknowledged only once the batch that carries it is on disk.
+ * Index entries and action states live in memory too: dedupe, ownership and anti-entropy never
+ * read the disk.
+ */
+
+export interface EventMeta {
+  source: string
+  receivedAt: number
+  receivedBy: string
+  kinds: ActionKind[]
+  actions: ActionState[]
+  /** Digest of the routing decision: copies merge their action states only when it matches. */
+  decision: string
+  /** Size of the base record's JSON, bytes. */
+  bytes: number
+  /** Anti-entropy bucket of the key and the record's version hash (see record.ts). */
+  bucket: number
+  hash: Buffer
+}
+
+export type MergeOutcome = 'added' | 'changed' | 'same' | 'expired'
+
+export interface MergeResult {
+  outcome: MergeOutcome
+  /** Resolves once every change this call made is on disk. */
+  durable: Promise<void>
+}
+
+type Op = AbstractBatchOperation<Store, string, Uint8Array>
+
+const EMPTY = new Uint8Array(0)
+const TIME_DIGITS = 13
+const BUCKETS = 256
+const HASH_BYTES = 8
+
+interface IndexJson { s: string, t: number, by: string, k: ActionKind[], d: string, n: number }
+
+export class EventStore {
+  private readonly db: KeyValueStore
+  private readonly log: Logger
+  private readonly retentionMs: number
+  private readonly now: () => number
+  private readonly metas = new Map<string, EventMeta>()
+  private readonly digests = Buffer.alloc(BUCKETS * HASH_BYTES)
+  /** Base records accepted but not yet on disk: readable at once. */
+  private readonly unflushed = new Map<string, Uint8Array>()
+  /** Keys whose latest write is not on disk yet, and the promise of that write. */
+  private readonly pendingDurable = new Map<string, Promise<void>>()
+  private pending: Op[] = []
+  private waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
+  private flushing?: Promise<void>
+  private closed = false
+  private readonly listeners = new Set<(key: string, outcome: MergeOutcome) => void>()
+
+  constructor (db: KeyValueStore, logger: Logger, init: { retentionMs: number, now?: () => number }) {
+    this.db = db
+    this.log = logger.child({ module: 'event-store' })
+    this.retentionMs = init.retentionMs
+    this.now = init.now ?? Date.now
+  }
+
+  async open (): Promise<void> {
+    const actions = new Map<string, ActionState[]>()
+    for await (const [key, value] of this.db.iterator({ gt: 'a!', lt: 'a"' })) {
+      actions.set(key.slice(2), JSON.parse(Buffer.from(value).toString('utf8')) as ActionState[])
+    }
+    for await (const [key, value] of this.db.iterator({ gt: 'i!', lt: 'i"' })) {
+      const k = key.slice(2)
+      const index = JSON.parse(Buffer.from(value).toString('utf8')) as IndexJson
+      const meta: EventMeta = {
+        source: index.s,
+        receivedAt: index.t,
+        receivedBy: index.by,
+        kinds: index.k,
+        actions: actions.get(k) ?? index.k.map(() => ({ state: 'pending', gen: 0 })),
+        decision: index.d,
+        bytes: index.n,
+        bucket: bucketOf(k),
+        hash: Buffer.alloc(HASH_BYTES)
+      }
+      this.setHash(k, meta)
+      this.metas.set(k, meta)
+    }
+    this.log.info({ events: this.metas.size }, 'event store open')
+  }
+
+  get size (): number {
+    return this.metas.size
+  }
+
+  has (key: string): boolean {
+    return this.metas.has(key)
+  }
+
+  meta (key: string): Readonly<EventMeta> | undefined {
+    return this.metas.get(key)
+  }
+
+  keys (): IterableIterator<string> {
+    return this.metas.keys()
+  }
+
+  entries (): IterableIterator<[string, Readonly<EventMeta>]> {
+    return this.metas.entries()
+  }
+
+  /** The cutoff below which a receipt time is too old to keep: dedupe retention. */
+  cutoff (): number {
+    return this.now() - this.retentionMs
+  }
+
+  async getBaseBytes (key: string): Promise<Uint8Array | undefined> {
+    if (!this.metas.has(key)) return undefined
+    const unflushed = this.unflushed.get(key)
+    if (unflushed !== undefined) return unflushed
+    try {
+      return await this.db.get(`r!${key}`)
+    } catch {
+      return undefined
+    }
+  }
+
+  async getRecord (key: string): Promise<EventRecord | undefined> {
+    const meta = this.metas.get(key)
+    const bytes = await this.getBaseBytes(key)
+    if (meta === undefined || bytes === undefined) return undefined
+    return { base: JSON.parse(Buffer.from(bytes).toString('utf8')) as EventBase, actions: meta.actions.map(a => ({ ...a })) }
+  }
+
+  async getRecords (keys: string[]): Promise<Array<EventRecord | undefined>> {
+    const fromDisk = await this.db.getMany(keys.map(k => `r!${k}`))
+    return keys.map((key, i) => {
+      const meta = this.metas.get(key)
+      const bytes = this.unflushed.get(key) ?? fromDisk[i]
+      if (meta === undefined || bytes === undefined) return undefined
+      return { base: JSON.parse(Buffer.from(bytes).toString('utf8')) as EventBase, actions: meta.actions.map(a => ({ ...a })) }
+    })
+  }
+
+  /** Resolves once the latest write of `key` is on disk (at once when there is none pending). */
+  async durable (key: string): Promise<void> {
+    await this.pendingDurable.get(key)
+  }
+
+  /**
+   * Inserts a record, or merges it into the stored copy (see record.ts for the rules). The
+   * in-memory view changes at once, in call order, so a second copy arriving a microsecond later
+   * is already a duplicate; `durable` says when the change is on disk. `baseBytes` may pass the
+   * base's JSON when the caller has it already.
+   */
+  merge (key: string, record: EventRecord, baseBytes?: Uint8Array): MergeResult {
+    this.assertOpen()
+    if (record.base.receivedAt < this.cutoff()) return { outcome: 'expired', durable: Promise.resolve() }
+    const existing = this.metas.get(key)
+    const decision = digest(stableJson(record.base.decision))
+    if (existing === undefined) {
+      const bytes = baseBytes ?? Buffer.from(JSON.stringify(record.base))
+      const meta: EventMeta = {
+        source: record.base.source,
+        receivedAt: record.base.receivedAt,
+        receivedBy: record.base.receivedBy,
+        kinds: record.base.decision.actions.map(a => a.kind),
+        actions: record.actions.map(a => ({ ...a })),
+        decision,
+        bytes: bytes.length,
+        bucket: bucketOf(key),
+        hash: Buffer.alloc(HASH_BYTES)
+      }
+      this.setHash(key, meta)
+      this.metas.set(key, meta)
+      this.unflushed.set(key, bytes)
+      const durable = this.write(key, [
+        { type: 'put', key: `r!${key}`, value: bytes },
+        { type: 'put', key: `i!${key}`, value: indexBytes(meta) },
+        { type: 'put', key: `a!${key}`, value: actionBytes(meta.actions) },
+        { type: 'put', key: timeKey(meta.receivedAt, key), value: EMPTY }
+      ], () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
+      this.emit(key, 'added')
+      return { outcome: 'added', durable }
+    }
+
+    const incomingWins = !preferBase({ receivedAt: existing.receivedAt, receivedBy: existing.receivedBy }, record.base)
+    if (incomingWins) {
+      // Another node received the same event first: its copy becomes the one every node keeps.
+      const bytes = baseBytes ?? Buffer.from(JSON.stringify(record.base))
+      const actions = existing.decision === decision
+        ? mergeActions(existing.actions, record.actions, key)
+        : record.actions.map(a => ({ ...a }))
+      if (existing.decision !== decision) this.log.warn({ key }, 'two nodes routed the same event differently; keeping the earliest receipt and its actions: align their webhooks config')
+      const oldTime = timeKey(existing.receivedAt, key)
+      existing.receivedAt = record.base.receivedAt
+      existing.receivedBy = record.base.receivedBy
+      existing.kinds = record.base.decision.actions.map(a => a.kind)
+      existing.decision = decision
+      existing.bytes = bytes.length
+      existing.actions = actions
+      this.setHash(key, existing)
+      this.unflushed.set(key, bytes)
+      const durable = this.write(key, [
+        { type: 'put', key: `r!${key}`, value: bytes },
+        { type: 'put', key: `i!${key}`, value: indexBytes(existing) },
+        { type: 'put', key: `a!${key}`, value: actionBytes(actions) },
+        { type: 'del', key: oldTime },
+        { type: 'put', key: timeKey(existing.receivedAt, key), value: EMPTY }
+      ], () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
+      this.emit(key, 'changed')
+      return { outcome: 'changed', durable }
+    }
+    if (existing.decision !== decision) return { outcome: 'same', durable: this.durable(key) }
+    return this.mergeActions(key, record.actions)
+  }
+
+  /** Merges action states into a stored event (a local step or a peer's update). */
+  mergeActions (key: string, actions: ActionState[]): MergeResult {
+    this.assertOpen()
+    const meta = this.metas.get(key)
+    if (meta === undefined) return { outcome: 'same', durable: Promise.resolve() }
+    if (actions.length !== meta.actions.length) return { outcome: 'same', durable: this.durable(key) }
+    const merged = mergeActions(meta.actions, actions, key)
+    if (sameActions(merged, meta.actions)) return { outcome: 'same', durable: this.durable(key) }
+    meta.actions = merged
+    this.setHash(key, meta)
+    const durable = this.write(key, [{ type: 'put', key: `a!${key}`, value: actionBytes(merged) }])
+    this.emit(key, 'changed')
+    return { outcome: 'changed', durable }
+  }
+
+  /** Called after every change (in memory), with the key and how it changed. */
+  onChange (listener: (key: string, outcome: MergeOutcome) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  /** XOR of the version hashes of each bucket's records: 256 × 8 bytes. */
+  bucketDigests (): Buffer {
+    return Buffer.from(this.digests)
+  }
+
+  /** Buckets whose digest differs from `theirs` (256 × 8 bytes). */
+  differingBuckets (theirs: Uint8Array): number[] {
+    const out: number[] = []
+    for (let b = 0; b < BUCKETS; b++) {
+      const at = b * HASH_BYTES
+      if (Buffer.compare(this.digests.subarray(at, at + HASH_BYTES), theirs.subarray(at, at + HASH_BYTES)) !== 0) out.push(b)
+    }
+    return out
+  }
+
+  /** [key, version hash] of every record in the given buckets. */
+  versionsIn (buckets: number[]): Array<[string, Uint8Array]> {
+    const wanted = new Set(buckets)
+    const out: Array<[string, Uint8Array]> = []
+    for (const [key, meta] of this.metas) {
+      if (wanted.has(meta.bucket)) out.push([key, meta.hash])
+    }
+    return out
+  }
+
+  /**
+   * Newest first: keys of `source` (all when absent), after `cursor` (the `cursor` of a previous
+   * page). `cursor` of the result continues the listing; undefined at the end.
+   */
+  async listKeys (options: { source?: string, cursor?: string, limit: number }): Promise<{ keys: string[], cursor?: string }> {
+    const lt = options.cursor === undefined ? 't"' : `t!${options.cursor}`
+    const keys: string[] = []
+    for await (const key of this.db.keys({ gt: 't!', lt, reverse: true })) {
+      const k = key.slice(2 + TIME_DIGITS + 1)
+      const meta = this.metas.get(k)
+      if (meta === undefined) continue
+      if (options.source !== undefined && meta.source !== options.source) continue
+      keys.push(k)
+      if (keys.length >= options.limit) return { keys, cursor: key.slice(2) }
+    }
+    return { keys }
+  }
+
+  /** Drops events received before the retention cutoff. Returns how many went. */
+  async prune (): Promise<number> {
+    if (this.closed) return 0
+    const cutoff = this.cutoff()
+    const ops: Op[] = []
+    const gone: string[] = []
+    for await (const key of this.db.keys({ gt: 't!', lt: `t!${pad(Math.max(0, cutoff))}` })) {
+      const k = key.slice(2 + TIME_DIGITS + 1)
+      const meta = this.metas.get(k)
+      // A write still in flight is left for the next round.
+      if (this.pendingDurable.has(k)) continue
+      ops.push({ type: 'del', key })
+      if (meta === undefined) continue
+      ops.push({ type: 'del', key: `r!${k}` }, { type: 'del', key: `i!${k}` }, { type: 'del', key: `a!${k}` })
+      gone.push(k)
+    }
+    if (ops.length === 0) return 0
+    for (const k of gone) {
+      const meta = this.metas.get(k) as EventMeta
+      xorInto(this.digests, meta.bucket, meta.hash)
+      this.metas.delete(k)
+    }
+    await this.enqueue(ops)
+    if (gone.length > 0) this.log.info({ pruned: gone.length }, 'dropped events older than the dedupe retention')
+    return gone.length
+  }
+
+  /** Waits for every pending write. */
+  async flush (): Promise<void> {
+    while (this.flushing !== undefined || this.pending.length > 0) {
+      if (this.flushing !== undefined) await this.flushing.catch(() => {})
+      else this.scheduleFlush()
+    }
+  }
+
+  /** Flushes, then refuses further writes. Safe to call twice. */
+  async close (): Promise<void> {
+    await this.flush()
+    this.closed = true
+  }
+
+  private assertOpen (): void {
+    if (this.closed) throw eventError('EVENTS_STOPPED', 'the event store is closed: the node is stopping')
+  }
+
+  private emit (key: string, outcome: MergeOutcome): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(key, outcome)
+      } catch (err) {
+        this.log.error({ err, key }, 'event listener failed')
+      }
+    }
+  }
+
+  private setHash (key: string, meta: EventMeta): void {
+    xorInto(this.digests, meta.bucket, meta.hash)
+    meta.hash = versionHash(key, meta.receivedAt, meta.receivedBy, meta.actions)
+    xorInto(this.digests, meta.bucket, meta.hash)
+  }
+
+  private write (key: string, ops: Op[], onDurable?: () => void): Promise<void> {
+    const durable = this.enqueue(ops)
+    this.pendingDurable.set(key, durable)
+    void durable.then(() => {
+      if (this.pendingDurable.get(key) === durable) this.pendingDurable.delete(key)
+      onDurable?.()
+    }, () => {})
+    return durable
+  }
+
+  private async enqueue (ops: Op[]): Promise<void> {
+    for (const op of ops) this.pending.push(op)
+    const done = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
+    if (this.flushing === undefined) this.scheduleFlush()
+    await done
+  }
+
+  private scheduleFlush (): void {
+    const ops = this.pending
+    const waiters = this.waiters
+    this.pending = []
+    this.waiters = []
+    this.flushing = this.db.batch(ops, { sync: true }).then(() => {
+      for (const w of waiters) w.resolve()
+    }, (err: Error) => {
+      this.log.error({ err: err.message }, 'event write failed')
+      for (const w of waiters) w.reject(err)
+    }).finally(() => {
+      this.flushing = undefined
+      // Whatever arrived during this write goes out in the next one, together.
+      if (this.pending.length > 0) this.scheduleFlush()
+    })
+  }
+}
+
+function digest (text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16)
+}
+
+function indexBytes (meta: EventMeta): Uint8Array {
+  const index: IndexJson = { s: meta.source, t: meta.receivedAt, by: meta.receivedBy, k: meta.kinds, d: meta.decision, n: meta.bytes }
+  return Buffer.from(JSON.stringify(index))
+}
+
+function actionBytes (actions: ActionState[]): Uint8Array {
+  return Buffer.from(JSON.stringify(actions))
+}
+
+function timeKey (receivedAt: number, key: string): string {
+  return `t!${timeCursor(receivedAt, key)}`
+}
+
+/** A listing position: the event received at `receivedAt` with `key` (see listKeys). */
+export function timeCursor (receivedAt: number, key: string): string {
+  return `${pad(receivedAt)}!${key}`
+}
+
+function pad (ms: number): string {
+  return String(Math.max(0, Math.floor(ms))).padStart(TIME_DIGITS, '0')
+}
+
+function xorInto (target: Buffer, bucket: number, hash: Buffer): void {
+  const at = bucket * HASH_BYTES
+  for (let i = 0; i < HASH_BYTES; i++) target[at + i] = (target[at + i] as number) ^ (hash[i] as number)
+}

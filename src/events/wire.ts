@@ -1,0 +1,75 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { z } from 'zod'
+
+/**
+ * Event messages between nodes: dag-cbor frames; a record inside is the JSON of
+ * `{ base, actions }` (payloads are arbitrary JSON, which JSON carries as it is).
+ *
+ * Gossip topic EVENTS_TOPIC (gossipsub authenticates the sender):
+ *   records   { v, k:'evs', items: record JSON[], ack: keys[] }  new or changed events, many per message
+ *   actions   { v, k:'act', items: [key, action states JSON][] } action progress (claims, outcomes)
+ *   announce  { v, k:'ann', keys }   events too large for gossip: pull them with SYNC_PROTOCOL
+ *   ack       { v, k:'ack', keys }   "I hold these durably", for the receiver of `ack` keys
+ *
+ * Direct protocol SYNC_PROTOCOL (anti-entropy and pulls), the asker speaks first:
+ *   → { v, k:'dig', d: 256 × 8 bytes }  XOR of version hashes per bucket
+ *   ← { k:'vers', items: [key, hash][] } every record of the buckets that differ
+ *   → { k:'want', keys }                 (also a request of its own, for pulls by key)
+ *   ← { k:'rec', r: record JSON } …, then { k:'end', sent }
+ *
+ * Direct protocol PUSH_PROTOCOL (for `ackReplicas`): → { v, k:'push', items: record JSON[] };
+ *   ← { k:'ok', keys } once the receiver holds them on disk.
+ */
+export const EVENTS_TOPIC = 'idlemesh/events/1'
+export const SYNC_PROTOCOL = '/idlemesh/events/sync/1.0.0'
+export const PUSH_PROTOCOL = '/idlemesh/events/push/1.0.0'
+export const WIRE_VERSION = 1
+
+const key = z.string().min(3).max(1100)
+const bytes = z.custom<Uint8Array>(value => value instanceof Uint8Array, 'expected bytes')
+
+const recordsSchema = z.object({ v: z.literal(1), k: z.literal('evs'), items: z.array(bytes).min(1).max(4096), ack: z.array(key).max(4096) })
+const actionsSchema = z.object({ v: z.literal(1), k: z.literal('act'), items: z.array(z.tuple([key, bytes])).min(1).max(4096) })
+const announceSchema = z.object({ v: z.literal(1), k: z.literal('ann'), keys: z.array(key).min(1).max(4096) })
+const ackSchema = z.object({ v: z.literal(1), k: z.literal('ack'), keys: z.array(key).min(1).max(4096) })
+const gossipSchema = z.discriminatedUnion('k', [recordsSchema, actionsSchema, announceSchema, ackSchema])
+
+export type GossipRecords = z.infer<typeof recordsSchema>
+export type GossipActions = z.infer<typeof actionsSchema>
+export type GossipMessage = z.infer<typeof gossipSchema>
+
+const requestSchema = z.discriminatedUnion('k', [
+  z.object({ v: z.literal(1), k: z.literal('dig'), d: bytes.refine(d => d.length === 256 * 8, 'digest of 256 buckets × 8 bytes') }),
+  z.object({ v: z.literal(1), k: z.literal('want'), keys: z.array(key).max(65_536) })
+])
+export type SyncRequest = z.infer<typeof requestSchema>
+
+const versionsSchema = z.object({ k: z.literal('vers'), items: z.array(z.tuple([key, bytes])).max(1_000_000) })
+const wantSchema = z.object({ k: z.literal('want'), keys: z.array(key).max(1_000_000) })
+const frameSchema = z.discriminatedUnion('k', [
+  z.object({ k: z.literal('rec'), r: bytes }),
+  z.object({ k: z.literal('end'), sent: z.number().int().min(0) })
+])
+export type SyncFrame = z.infer<typeof frameSchema>
+
+const pushSchema = z.object({ v: z.literal(1), k: z.literal('push'), items: z.array(bytes).min(1).max(4096) })
+const pushReplySchema = z.object({ k: z.literal('ok'), keys: z.array(key).max(4096) })
+
+export const encodeWire = (value: unknown): Uint8Array => dagCbor.encode(value)
+
+function decodeWith<T> (schema: z.ZodType<T>, data: Uint8Array): T | undefined {
+  try {
+    const parsed = schema.safeParse(dagCbor.decode(data))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export const decodeGossip = (data: Uint8Array): GossipMessage | undefined => decodeWith(gossipSchema, data)
+export const decodeSyncRequest = (data: Uint8Array): SyncRequest | undefined => decodeWith(requestSchema, data)
+export const decodeVersions = (data: Uint8Array): z.infer<typeof versionsSchema> | undefined => decodeWith(versionsSchema, data)
+export const decodeWant = (data: Uint8Array): z.infer<typeof wantSchema> | undefined => decodeWith(wantSchema, data)
+export const decodeSyncFrame = (data: Uint8Array): SyncFrame | undefined => decodeWith(frameSchema, data)
+export const decodePush = (data: Uint8Array): z.infer<typeof pushSchema> | undefined => decodeWith(pushSchema, data)
+export const decodePushReply = (data: Uint8Array): z.infer<typeof pushReplySchema> | undefined => decodeWith(pushReplySchema, data)
