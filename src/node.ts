@@ -16,6 +16,8 @@ import {
   CHECKPOINT_TOPIC, CheckpointStore, DHT_NAMESPACE, Replicator, createCheckpointService, createKeyring, createSigner,
   headRecordSelector, headRecordValidator, type CheckpointService
 } from './checkpoints/index.ts'
+import { EVENTS_TOPIC, createEventService, eventRoutes, registerEventMetrics, type EventService } from './events/index.ts'
+import { webhookRoutes } from './webhooks/routes.ts'
 import { processAlive, readRuntime, removeRuntime, writeRuntime } from './runtime.ts'
 import { VERSION } from './version.ts'
 
@@ -42,6 +44,8 @@ export interface IdlemeshNode {
   readonly http: FastifyInstance
   readonly checkpoints: CheckpointService
   readonly checkpointStore: CheckpointStore
+  /** Webhooks, cron fires and messages: stored, replicated, acted on once mesh-wide. */
+  readonly events: EventService
   readonly replicator: Replicator
   multiaddrs: () => string[]
   /** Says goodbye to the mesh, closes everything, removes runtime.json. Safe to call twice. */
@@ -106,6 +110,16 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
               meshFailurePenaltyWeight: 0,
               invalidMessageDeliveriesWeight: -100,
               invalidMessageDeliveriesDecay: 0.99
+            }),
+            // Malformed events count against their sender the same way.
+            [EVENTS_TOPIC]: createTopicScoreParams({
+              topicWeight: 1,
+              timeInMeshWeight: 0,
+              firstMessageDeliveriesWeight: 0,
+              meshMessageDeliveriesWeight: 0,
+              meshFailurePenaltyWeight: 0,
+              invalidMessageDeliveriesWeight: -100,
+              invalidMessageDeliveriesDecay: 0.99
             })
           }
         }
@@ -137,17 +151,33 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
     const checkpoints = createCheckpointService({ mesh, membership, store: checkpointStore, replicator, keyring, signer, logger }, config.checkpoints)
     cleanups.push(async () => { checkpoints.stop(); await checkpointStore.flush() })
 
+    // ---- events: webhooks, cron, messages (src/events) ----
+    const events = createEventService({ mesh, membership, db: sublevel(store, 'ev'), logger, checkpoints }, {
+      webhooks: config.webhooks,
+      cron: config.cron,
+      events: config.events
+    })
+    await events.start()
+    cleanups.push(async () => { await events.stop() })
+    // ---- end events ----
+
     const health = createHealth({ mesh, membership }, {
       version: VERSION,
       startedAt,
       httpUrl: () => httpUrl,
-      sections: { checkpoints: async () => await checkpoints.health() }
+      sections: {
+        checkpoints: async () => await checkpoints.health(),
+        events: () => events.health(),
+        webhooks: () => events.webhooksHealth()
+      }
     })
     const metrics = createMetrics({ health })
+    registerEventMetrics(metrics.registry, events)
     const http = buildHttpApp({ logger }, {
       ...(config.http.token === undefined ? {} : { token: config.http.token }),
       bodyLimitBytes: config.checkpoints.maxPayloadBytes,
-      routes: [healthRoutes(health), metrics.routes, checkpointRoutes(checkpoints, { maxPayloadBytes: config.checkpoints.maxPayloadBytes })]
+      routes: [healthRoutes(health), metrics.routes, checkpointRoutes(checkpoints, { maxPayloadBytes: config.checkpoints.maxPayloadBytes }),
+        webhookRoutes(events, { config: config.webhooks }), eventRoutes(events)]
     })
     await http.listen({ host: httpHost, port: httpPort })
     cleanups.push(async () => { await http.close() })
@@ -178,6 +208,7 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       http,
       checkpoints,
       checkpointStore,
+      events,
       replicator,
       multiaddrs: () => mesh.multiaddrs(),
       async stop () {

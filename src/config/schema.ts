@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
+import { cronConfigSchema, webhooksConfigSchema } from '../webhooks/config.ts'
+import { eventsConfigSchema } from '../events/config.ts'
 
 /**
  * The node's configuration: every field has a default, so a node runs with no file at all.
@@ -75,6 +77,12 @@ export const configSchema = z.object({
     /** How many tasks this node runs at once. */
     capacity: z.number().int().min(0).max(1024).default(2)
   }).prefault({}),
+  /** Webhook sources, signature secrets, routing rules and commands (see src/webhooks/config.ts). */
+  webhooks: webhooksConfigSchema.prefault({}),
+  /** Scheduled jobs that enqueue events, each once per mesh per scheduled time. */
+  cron: cronConfigSchema.prefault({}),
+  /** How events replicate and when actions run (see src/events/config.ts). */
+  events: eventsConfigSchema.prefault({}),
   log: z.object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
   }).prefault({})
