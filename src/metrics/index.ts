@@ -54,6 +54,12 @@ export function createMetrics (components: { health: Health }): Metrics {
     }
   })
   new Gauge({ name: 'idlemesh_connections', help: 'Open libp2p connections', registers: [registry], async collect () { this.set((await snapshot()).connections.length) } })
+  new Gauge({
+    name: 'idlemesh_connected_peers',
+    help: 'Distinct peers with an open connection (two nodes dialling each other at once may hold two connections)',
+    registers: [registry],
+    async collect () { this.set(new Set((await snapshot()).connections.map(c => c.peerId)).size) }
+  })
   new Gauge({ name: 'idlemesh_dht_routing_table_size', help: 'Peers in the kad-dht routing table', registers: [registry], async collect () { this.set((await snapshot()).dht.routingTableSize) } })
   new Gauge({ name: 'idlemesh_uptime_seconds', help: 'Seconds since this node started', registers: [registry], async collect () { this.set((await snapshot()).node.uptimeMs / 1000) } })
   new Gauge({

@@ -39,7 +39,7 @@ describe('mesh formation', () => {
     const metrics = await nodes[3]?.http.inject({ method: 'GET', url: '/metrics' })
     expect(metrics?.statusCode).toBe(200)
     expect(metrics?.body).toContain('idlemesh_members{state="alive"} 4')
-    expect(metrics?.body).toContain('idlemesh_connections 3')
+    expect(metrics?.body).toContain('idlemesh_connected_peers 3')
     const health = await nodes[3]?.http.inject({ method: 'GET', url: '/health' })
     expect(health?.json().summary.alive).toBe(4)
   })
