@@ -1,0 +1,109 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { ConfigInput } from '../../src/config/index.ts'
+import type { EventsHealth } from '../../src/events/index.ts'
+import type { IdlemeshNode } from '../../src/node.ts'
+import { initMesh, seesAllAlive, spawnNode, startTestNode, stopAll, tempDirs, type NodeProcess, type TempDirs } from '../helpers/nodes.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { eventOn, githubDelivery, idOwnedBy, issuePayload, meshEventsConfig, postWebhook, runsOf, writeNodeConfig } from './helpers.ts'
+
+/**
+ * A node (its own OS process) accepts a webhook, answers 202, and is SIGKILLed at once. The
+ * event must not be lost, must reach every node, and its actions must run exactly once.
+ */
+describe('a node killed right after its 202, then restarted', () => {
+  let dirs: TempDirs
+  let nodes: IdlemeshNode[] = []
+  let procs: NodeProcess[] = []
+
+  beforeEach(() => { dirs = tempDirs() })
+  afterEach(async () => {
+    await Promise.all(procs.map(async p => { await p.kill('SIGKILL') }))
+    procs = []
+    await stopAll(nodes)
+    nodes = []
+    dirs.cleanup()
+  })
+
+  /** Two in-process nodes B and C, and the data dir of the process node A. */
+  async function mesh (config: ConfigInput): Promise<{ dirA: string, b: IdlemeshNode, c: IdlemeshNode, bootstrap: string[] }> {
+    const [dirA, dirB, dirC] = await initMesh(dirs, 3) as [string, string, string]
+    const b = await startTestNode(dirB, config)
+    nodes.push(b)
+    const bootstrap = [b.multiaddrs()[0] as string]
+    const c = await startTestNode(dirC, { ...config, bootstrap })
+    nodes.push(c)
+    return { dirA, b, c, bootstrap }
+  }
+
+  const allAlive = (ns: IdlemeshNode[], ids: string[]): boolean => ns.every(n => seesAllAlive(n, ids))
+
+  async function expectDoneOnceEverywhere (urls: string[], id: string, runs: string, stream: string, check: IdlemeshNode[]): Promise<void> {
+    await waitFor(async () => {
+      const views = await Promise.all(urls.map(async u => await eventOn(u, id).catch(() => undefined)))
+      return views.every(v => v?.status === 'done')
+    }, { timeoutMs: 30_000, what: `event ${id} done on every node` })
+    expect(runsOf(runs).filter(r => r.key === `gh/${id}`)).toHaveLength(1)
+    for (const node of check) {
+      await waitFor(async () => (await node.checkpoints.history(stream)).length > 0, { what: 'the checkpoint to replicate' })
+      expect(await node.checkpoints.history(stream)).toHaveLength(1)
+    }
+  }
+
+  it('in the mesh, as the owner of the event: the survivors take its actions over and run them once; the restarted node agrees', async () => {
+    const runs = dirs.dir('runs.log')
+    const config = meshEventsConfig(runs)
+    const { dirA, b, c, bootstrap } = await mesh(config)
+    // A long settle between claim and start: A is certainly killed after claiming, before starting.
+    writeNodeConfig(dirA, { ...config, events: { ...config.events, claimSettleMs: 5000 } })
+    const a = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
+    procs.push(a)
+    const ids = [a.runtime.peerId, b.peerId, c.peerId]
+    await waitFor(() => allAlive([b, c], ids), { what: 'B and C to see A alive' })
+    await waitFor(async () => {
+      const report = await a.health()
+      return report.summary.alive === 3 && (report.events as EventsHealth).ready
+    }, { what: 'A to see the mesh and be ready' })
+
+    const id = idOwnedBy(a.runtime.peerId, ids)
+    const delivery = await githubDelivery('issues', issuePayload('crash-owner'), id)
+    const answer = await postWebhook(a.runtime.httpUrl, '/webhook/gh', delivery)
+    expect(answer).toEqual({ status: 202, body: { status: 'queued', event_id: id } })
+    await a.kill('SIGKILL')
+
+    // The survivors finish it while A is down: the next member in rank took A's claim over.
+    await expectDoneOnceEverywhere([b.httpUrl, c.httpUrl], id, runs, 'runs/crash-owner', [b, c])
+    const ran = runsOf(runs).find(r => r.key === `gh/${id}`)
+    expect([b.peerId, c.peerId]).toContain(ran?.peerId)
+    expect((await eventOn(b.httpUrl, id))?.actions[0]?.attempt).toBeGreaterThan(0)
+
+    const restarted = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
+    procs[0] = restarted
+    await expectDoneOnceEverywhere([b.httpUrl, c.httpUrl, restarted.runtime.httpUrl], id, runs, 'runs/crash-owner', [b, c])
+    const view = await eventOn(restarted.runtime.httpUrl, id)
+    expect(view?.event.receivedBy).toBe(a.runtime.peerId)
+    expect(view?.actions.every(x => x.state === 'succeeded')).toBe(true)
+  })
+
+  it('cut off from the mesh: the event survives on its disk alone and reaches the mesh by anti-entropy after the restart', async () => {
+    const runs = dirs.dir('runs.log')
+    const config = meshEventsConfig(runs)
+    const { dirA, b, c, bootstrap } = await mesh(config)
+    // Alone, A would own every event: it must not act before it is killed.
+    writeNodeConfig(dirA, { ...config, events: { ...config.events, startupSettleMs: 60_000 } })
+    const a = await spawnNode(dirA)
+    procs.push(a)
+
+    const id = idOwnedBy(b.peerId, [a.runtime.peerId, b.peerId, c.peerId])
+    const delivery = await githubDelivery('issues', issuePayload('crash-alone'), id)
+    expect((await postWebhook(a.runtime.httpUrl, '/webhook/gh', delivery)).status).toBe(202)
+    await a.kill('SIGKILL')
+    expect(b.events.store.has(`gh/${id}`)).toBe(false)
+
+    writeNodeConfig(dirA, config)
+    const restarted = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
+    procs[0] = restarted
+    await expectDoneOnceEverywhere([b.httpUrl, c.httpUrl, restarted.runtime.httpUrl], id, runs, 'runs/crash-alone', [b, c])
+    // B owns it among the three: B ran it.
+    expect(runsOf(runs).find(r => r.key === `gh/${id}`)?.peerId).toBe(b.peerId)
+  })
+})
