@@ -18,6 +18,8 @@ import {
 } from './checkpoints/index.ts'
 import { EVENTS_TOPIC, createEventService, eventRoutes, registerEventMetrics, type EventService } from './events/index.ts'
 import { webhookRoutes } from './webhooks/routes.ts'
+import { createWorkspaces } from './runner/index.ts'
+import { createRunnerFactory, createTaskService, eventTaskSink, registerTaskMetrics, taskRoutes, type TaskService } from './tasks/index.ts'
 import { processAlive, readRuntime, removeRuntime, writeRuntime } from './runtime.ts'
 import { VERSION } from './version.ts'
 
@@ -47,6 +49,8 @@ export interface IdlemeshNode {
   /** Webhooks, cron fires and messages: stored, replicated, acted on once mesh-wide. */
   readonly events: EventService
   readonly replicator: Replicator
+  /** Claude Code tasks placed on the least-loaded node: submit, show, cancel, logs, cost, drain. */
+  readonly tasks: TaskService
   multiaddrs: () => string[]
   /** Says goodbye to the mesh, closes everything, removes runtime.json. Safe to call twice. */
   stop: () => Promise<void>
@@ -129,11 +133,12 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
     cleanups.push(async () => { await mesh.stop() })
 
     let httpUrl: string | null = null
+    let tasks: TaskService | undefined
     const membership = createMembership({ mesh, logger }, {
       ...config.membership,
       version: VERSION,
       httpUrl: () => httpUrl,
-      loadReport: () => machineLoadReport({ running: 0, capacity: config.tasks.capacity, queued: 0, draining: false })
+      loadReport: () => machineLoadReport(tasks?.load() ?? { running: 0, capacity: config.tasks.capacity, queued: 0, draining: false })
     })
 
     const members = new Set(config.allowlist)
@@ -151,8 +156,60 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
     const checkpoints = createCheckpointService({ mesh, membership, store: checkpointStore, replicator, keyring, signer, logger }, config.checkpoints)
     cleanups.push(async () => { checkpoints.stop(); await checkpointStore.flush() })
 
+    // ---- tasks: placement, leases, runner (src/tasks) ----
+    const t = config.tasks
+    const taskService = createTaskService({
+      mesh,
+      membership,
+      logger,
+      checkpoints,
+      records: sublevel(store, 'tasks'),
+      logs: sublevel(store, 'tasklog'),
+      sessions: sublevel(store, 'tasksess'),
+      runnerFor: createRunnerFactory({ logger }, {
+        command: t.runner.command,
+        allowedTools: t.runner.allowedTools,
+        env: t.runner.env,
+        timeoutMs: t.runner.timeoutMs,
+        idleTimeoutMs: t.runner.idleTimeoutMs,
+        exitGraceMs: t.runner.exitGraceMs,
+        killGraceMs: t.runner.killGraceMs,
+        orphanGuard: t.runner.orphanGuard,
+        ...(t.runner.model === undefined ? {} : { model: t.runner.model }),
+        ...(t.runner.maxTurns === undefined ? {} : { maxTurns: t.runner.maxTurns }),
+        ...(t.runner.envPassThrough === undefined ? {} : { envPassThrough: t.runner.envPassThrough })
+      }),
+      workspaces: createWorkspaces({ logger }, {
+        root: t.workspaces.root ?? join(dataDir, 'workspaces'),
+        cloneUrl: t.workspaces.cloneUrl,
+        commandTimeoutMs: t.workspaces.commandTimeoutMs,
+        ...(t.workspaces.publish === undefined ? {} : { publish: t.workspaces.publish }),
+        ...(t.workspaces.envPassThrough === undefined ? {} : { envPassThrough: t.workspaces.envPassThrough })
+      })
+    }, {
+      capacity: t.capacity,
+      leaseMs: t.leaseMs,
+      offerTimeoutMs: t.offerTimeoutMs,
+      maxAttempts: t.maxAttempts,
+      retryBackoffMs: t.retryBackoffMs,
+      retryBackoffMaxMs: t.retryBackoffMaxMs,
+      killGraceMs: t.runner.killGraceMs,
+      syncIntervalMs: t.syncIntervalMs,
+      retentionMs: t.retentionMs,
+      // A coordinator this node has never heard of is taken for gone only once membership had
+      // time to hear from everyone alive.
+      startupGraceMs: 2 * config.membership.deadAfterMs,
+      ...(t.budget.dailyUsd === undefined ? {} : { dailyBudgetUsd: t.budget.dailyUsd }),
+      ...(t.budget.taskUsd === undefined ? {} : { maxTaskBudgetUsd: t.budget.taskUsd })
+    })
+    await taskService.start()
+    tasks = taskService
+    // Stops before the mesh: runs are handed back as lost while gossip still carries it.
+    cleanups.push(async () => { await taskService.stop() })
+    // ---- end tasks ----
+
     // ---- events: webhooks, cron, messages (src/events) ----
-    const events = createEventService({ mesh, membership, db: sublevel(store, 'ev'), logger, checkpoints }, {
+    const events = createEventService({ mesh, membership, db: sublevel(store, 'ev'), logger, checkpoints, tasks: eventTaskSink(taskService) }, {
       webhooks: config.webhooks,
       cron: config.cron,
       events: config.events
@@ -168,16 +225,18 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       sections: {
         checkpoints: async () => await checkpoints.health(),
         events: () => events.health(),
-        webhooks: () => events.webhooksHealth()
+        webhooks: () => events.webhooksHealth(),
+        tasks: () => taskService.health()
       }
     })
     const metrics = createMetrics({ health })
     registerEventMetrics(metrics.registry, events)
+    registerTaskMetrics(metrics.registry, taskService)
     const http = buildHttpApp({ logger }, {
       ...(config.http.token === undefined ? {} : { token: config.http.token }),
       bodyLimitBytes: config.checkpoints.maxPayloadBytes,
       routes: [healthRoutes(health), metrics.routes, checkpointRoutes(checkpoints, { maxPayloadBytes: config.checkpoints.maxPayloadBytes }),
-        webhookRoutes(events, { config: config.webhooks }), eventRoutes(events)]
+        webhookRoutes(events, { config: config.webhooks }), eventRoutes(events), taskRoutes(taskService)]
     })
     await http.listen({ host: httpHost, port: httpPort })
     cleanups.push(async () => { await http.close() })
@@ -210,6 +269,7 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       checkpointStore,
       events,
       replicator,
+      tasks: taskService,
       multiaddrs: () => mesh.multiaddrs(),
       async stop () {
         stopping ??= (async () => {

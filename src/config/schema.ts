@@ -74,8 +74,64 @@ export const configSchema = z.object({
     dhtPublishIntervalMs: z.number().int().min(0).default(2000)
   }).prefault({}),
   tasks: z.object({
-    /** How many tasks this node runs at once. */
-    capacity: z.number().int().min(0).max(1024).default(2)
+    /** How many tasks this node runs at once; 0 runs none (it still coordinates). */
+    capacity: z.number().int().min(0).max(1024).default(2),
+    runner: z.object({
+      /** argv of the Claude Code CLI; the prompt goes to its stdin. */
+      command: z.array(z.string().min(1)).min(1).default(['claude', '-p', '--output-format', 'stream-json', '--verbose']),
+      /** Passed as --model unless a task names its own. */
+      model: z.string().min(1).optional(),
+      /** Passed as --max-turns unless a task names its own. */
+      maxTurns: z.number().int().min(1).optional(),
+      /** Passed as --allowedTools. */
+      allowedTools: z.array(z.string().min(1)).default([]),
+      /** Variables copied from the node's environment (besides PATH, HOME, LANG); default: the Anthropic, cloud and proxy ones. */
+      envPassThrough: z.array(z.string().min(1)).optional(),
+      /** Set in every run's environment. */
+      env: z.record(z.string(), z.string()).default({}),
+      /** Wall-clock limit of one run: 30 min; 0 disables. */
+      timeoutMs: z.number().int().min(0).default(30 * 60_000),
+      /** Watchdog: no output for this long kills the run: 10 min; 0 disables. */
+      idleTimeoutMs: z.number().int().min(0).default(10 * 60_000),
+      /** Watchdog: output still open this long after the result line or the exit: 10 s. */
+      exitGraceMs: z.number().int().min(100).default(10_000),
+      /** SIGTERM → SIGKILL of a run's process group: 5 s. */
+      killGraceMs: z.number().int().min(50).default(5000),
+      /** Wrap each run in a guard that kills it if the node dies (SIGKILL leaves detached runs behind otherwise). */
+      orphanGuard: z.boolean().default(true)
+    }).prefault({}),
+    workspaces: z.object({
+      /** Where task workspaces live: DATA_DIR/workspaces when absent. */
+      root: z.string().min(1).optional(),
+      /** Clone URL template of issue repositories when a task names no URL. */
+      cloneUrl: z.string().min(1).default('https://github.com/{owner}/{repo}.git'),
+      /** argv run in an issue workspace after a successful task (push, draft PR); placeholders {owner} {repo} {issue} {branch} {taskId} {dir} {title} {body}. Nothing is published when absent. */
+      publish: z.array(z.string().min(1)).min(1).optional(),
+      /** Variables git and the publish command get from the node's environment; default GH_TOKEN, GITHUB_TOKEN, SSH_AUTH_SOCK, proxies. */
+      envPassThrough: z.array(z.string().min(1)).optional(),
+      /** Limit of one git or publish command: 5 min. */
+      commandTimeoutMs: z.number().int().min(100).default(5 * 60_000)
+    }).prefault({}),
+    /** A run whose renewals stop reaching its coordinator for this long is given up and placed again: 20 s. */
+    leaseMs: z.number().int().min(200).default(20_000),
+    /** How long a node may take to accept or refuse an offer: 5 s. */
+    offerTimeoutMs: z.number().int().min(50).default(5000),
+    /** Attempts (failures and lost runs) before a task is dead-lettered. */
+    maxAttempts: z.number().int().min(1).max(100).default(3),
+    /** Wait before the 2nd attempt, doubling after each: 5 s. */
+    retryBackoffMs: z.number().int().min(0).default(5000),
+    /** Cap of that wait: 5 min. */
+    retryBackoffMaxMs: z.number().int().min(0).default(5 * 60_000),
+    /** Anti-entropy of task records with every connected peer this often: 30 s (and on every new connection). */
+    syncIntervalMs: z.number().int().min(100).default(30_000),
+    /** Finished tasks (and their logs) are dropped after this long: 7 days. */
+    retentionMs: z.number().int().min(60_000).default(7 * 24 * 3600_000),
+    budget: z.object({
+      /** Mesh-wide spend per UTC day, USD; new tasks are refused once it is reached. */
+      dailyUsd: z.number().positive().optional(),
+      /** --max-budget-usd of tasks that name none, USD. */
+      taskUsd: z.number().positive().optional()
+    }).prefault({})
   }).prefault({}),
   /** Webhook sources, signature secrets, routing rules and commands (see src/webhooks/config.ts). */
   webhooks: webhooksConfigSchema.prefault({}),

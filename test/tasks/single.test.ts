@@ -1,0 +1,35 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import type { IdlemeshNode } from '../../src/node.ts'
+import { runsOf, startTaskMesh, waitForStatus } from './helpers.ts'
+
+describe('tasks on one node', () => {
+  let dirs: TempDirs
+  let nodes: IdlemeshNode[] = []
+  beforeEach(() => { dirs = tempDirs() })
+  afterEach(async () => {
+    await stopAll(nodes)
+    nodes = []
+    dirs.cleanup()
+  })
+
+  it('runs a submitted task and records its result, cost and log', async () => {
+    const mesh = await startTaskMesh(dirs, 1)
+    nodes = mesh.nodes
+    const node = nodes[0] as IdlemeshNode
+    const submitted = await node.tasks.submit({ id: 'hello-1', prompt: 'say hello' })
+    expect(submitted.status).toBe('queued')
+    const done = await waitForStatus(node, 'hello-1', ['succeeded', 'failed', 'dead'])
+    expect(done.status, JSON.stringify(done, null, 2)).toBe('succeeded')
+    expect(done.result).toBe('echo: say hello')
+    expect(done.costUsd).toBeCloseTo(0.0123)
+    expect(done.attempts).toHaveLength(1)
+    expect(done.attempts[0]?.node).toBe(node.peerId)
+    expect(runsOf(mesh.record)).toHaveLength(1)
+    const lines = []
+    for await (const line of node.tasks.logs('hello-1')) lines.push(line)
+    expect(lines.map(l => JSON.parse(l.text).type)).toEqual(['system', 'assistant', 'user', 'result'])
+    const again = await node.tasks.submit({ id: 'hello-1', prompt: 'say hello' })
+    expect((again as { duplicate?: boolean }).duplicate).toBe(true)
+  })
+})
