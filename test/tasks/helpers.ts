@@ -4,7 +4,7 @@ import type { ConfigInput } from '../../src/config/index.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
 import type { TaskView } from '../../src/tasks/index.ts'
 import { FAKE_CLAUDE } from '../runner/helpers.ts'
-import { initMesh, seesAllAlive, startTestNode, type TempDirs } from '../helpers/nodes.ts'
+import { initMesh, seesAllAlive, spawnNode, startTestNode, type NodeProcess, type TempDirs } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 export { FAKE_CLAUDE }
@@ -78,6 +78,7 @@ export interface RecordEntry {
   env?: Record<string, string>
   prompt?: string
   how?: string
+  childPid?: number
 }
 
 export function readRecord (file: string): RecordEntry[] {
@@ -143,3 +144,68 @@ export function nodeName (mesh: TaskMesh, peerId: string | undefined): string {
 }
 
 export const workspaceOf = (dirs: TempDirs, name: string): string => join(dirs.dir(`${name}-ws`))
+
+// ---- nodes in their own processes, for SIGKILL ----
+
+export interface ProcMesh {
+  procs: NodeProcess[]
+  dataDirs: string[]
+  record: string
+  url: (i: number) => string
+}
+
+/** Environment that configures a spawned node's tasks section (the config loader reads IDLEMESH_TASKS__…). */
+export function taskEnv (dirs: TempDirs, name: string, record: string, overrides: { capacity?: number, env?: Record<string, string>, extra?: Record<string, string> } = {}): Record<string, string> {
+  return {
+    IDLEMESH_TASKS__CAPACITY: String(overrides.capacity ?? 1),
+    IDLEMESH_TASKS__LEASE_MS: String(FAST_TASKS.leaseMs),
+    IDLEMESH_TASKS__OFFER_TIMEOUT_MS: String(FAST_TASKS.offerTimeoutMs),
+    IDLEMESH_TASKS__RETRY_BACKOFF_MS: String(FAST_TASKS.retryBackoffMs),
+    IDLEMESH_TASKS__SYNC_INTERVAL_MS: String(FAST_TASKS.syncIntervalMs),
+    IDLEMESH_TASKS__WORKSPACES__ROOT: dirs.dir(`${name}-ws`),
+    IDLEMESH_TASKS__RUNNER__COMMAND: JSON.stringify([process.execPath, FAKE_CLAUDE]),
+    IDLEMESH_TASKS__RUNNER__ENV_PASS_THROUGH: '[]',
+    IDLEMESH_TASKS__RUNNER__KILL_GRACE_MS: '300',
+    IDLEMESH_TASKS__RUNNER__ENV: JSON.stringify({ FAKE_CLAUDE_RECORD: record, FAKE_CLAUDE_NODE: name, ...overrides.env }),
+    ...overrides.extra
+  }
+}
+
+export async function spawnTaskMesh (dirs: TempDirs, count: number, envFor: (i: number, record: string) => Record<string, string>): Promise<ProcMesh> {
+  const dataDirs = await initMesh(dirs, count)
+  const record = dirs.dir('record.jsonl')
+  const procs: NodeProcess[] = []
+  try {
+    procs.push(await spawnNode(dataDirs[0] as string, [], envFor(0, record)))
+    const bootstrap = ['--bootstrap', procs[0]?.runtime.multiaddrs[0] as string]
+    procs.push(...await Promise.all(dataDirs.slice(1).map(async (dir, i) => await spawnNode(dir, bootstrap, envFor(i + 1, record)))))
+    const ids = procs.map(p => p.runtime.peerId)
+    await waitFor(async () => {
+      for (const p of procs) {
+        const report = await p.health()
+        if (!ids.every(id => report.members.find(m => m.peerId === id)?.state === 'alive' && report.members.find(m => m.peerId === id)?.load !== undefined)) return false
+        if (report.connections.length < count - 1) return false
+      }
+      return true
+    }, { timeoutMs: 20_000, what: 'every node to see every other alive with a load report' })
+  } catch (err) {
+    await Promise.all(procs.map(async p => { await p.kill('SIGKILL') }))
+    throw err
+  }
+  return { procs, dataDirs, record, url: (i) => (procs[i] as NodeProcess).runtime.httpUrl }
+}
+
+export async function api<T = unknown> (base: string, method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    signal: AbortSignal.timeout(15_000)
+  })
+  const text = await response.text()
+  return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as T }
+}
+
+export async function taskOn (base: string, id: string): Promise<TaskView | undefined> {
+  const { status, body } = await api<{ task: TaskView }>(base, 'GET', `/tasks/${id}`)
+  return status === 200 ? body.task : undefined
+}
