@@ -6,6 +6,9 @@ import { registerStart } from './commands/start.ts'
 import { registerHealth } from './commands/health.ts'
 import { registerCheckpoint } from './commands/checkpoint.ts'
 import { registerStreams } from './commands/streams.ts'
+import { registerTasks } from './commands/tasks.ts'
+import { registerCost } from './commands/cost.ts'
+import { registerDrain } from './commands/drain.ts'
 
 export function buildProgram (): Command {
   const program = new Command('idlemesh')
@@ -19,6 +22,9 @@ export function buildProgram (): Command {
   registerHealth(program)
   registerCheckpoint(program)
   registerStreams(program)
+  registerTasks(program)
+  registerCost(program)
+  registerDrain(program)
   return program
 }
 
