@@ -387,7 +387,8 @@ export class Executor {
   private async publish (record: TaskRecord, workspace: Workspace, result: RunResult): Promise<Attempt['publish']> {
     try {
       const published = await this.deps.workspaces.publish(workspace, {
-        title: `${record.spec.issue?.title ?? record.spec.conversation ?? record.id}`.slice(0, 200),
+        // The issue's title when the submission carried it; a routed webhook's task has only its prompt.
+        title: (record.spec.issue?.title ?? (workspace.issue === undefined ? record.id : `Work on ${workspace.owner ?? ''}/${workspace.repo ?? ''}#${workspace.issue}`)).slice(0, 200),
         body: head(result.result ?? '', 60_000) ?? ''
       })
       if (published === undefined) return undefined

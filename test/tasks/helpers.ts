@@ -20,11 +20,11 @@ export const FAST_TASKS = {
 
 /** The tasks section of a test node: the fake CLI, recording every start and end to `record`. */
 export function taskConfig (dirs: TempDirs, name: string, record: string, overrides: Record<string, unknown> = {}): ConfigInput['tasks'] {
-  const { runner, ...rest } = overrides as { runner?: Record<string, unknown> }
+  const { runner, workspaces, ...rest } = overrides as { runner?: Record<string, unknown>, workspaces?: Record<string, unknown> }
   return {
     capacity: 2,
     ...FAST_TASKS,
-    workspaces: { root: dirs.dir(`${name}-ws`) },
+    workspaces: { root: dirs.dir(`${name}-ws`), ...workspaces },
     runner: {
       command: [process.execPath, FAKE_CLAUDE],
       envPassThrough: [],
