@@ -212,7 +212,8 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
     const events = createEventService({ mesh, membership, db: sublevel(store, 'ev'), logger, checkpoints, tasks: eventTaskSink(taskService) }, {
       webhooks: config.webhooks,
       cron: config.cron,
-      events: config.events
+      events: config.events,
+      expectPeers: config.bootstrap.length > 0
     })
     await events.start()
     cleanups.push(async () => { await events.stop() })

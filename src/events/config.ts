@@ -21,6 +21,12 @@ export const eventsConfigSchema = z.strictObject({
    */
   startupSettleMs: z.number().int().min(0).default(3000),
   /**
+   * A node configured with bootstrap peers acts only once it has synced with one of them (it
+   * would otherwise act as a mesh of one and repeat what the others do); if it reaches none, it
+   * acts alone after this long: 30 s.
+   */
+  aloneAfterMs: z.number().int().min(0).default(30_000),
+  /**
    * Between claiming an action and starting it, the claim travels the mesh; a competing claim
    * (two nodes that briefly disagree on who owns the event) that arrives in this window is
    * settled before either starts: 50 ms.

@@ -12,6 +12,10 @@ export interface DispatcherInit {
   claimSettleMs: number
   /** See events.startupSettleMs. */
   startupSettleMs: number
+  /** See events.aloneAfterMs. */
+  aloneAfterMs: number
+  /** True when the node has bootstrap peers to join: it waits for one (see aloneAfterMs). */
+  expectPeers: boolean
   maxConcurrentActions: number
 }
 
@@ -25,7 +29,7 @@ export interface MembershipView {
 export interface DispatcherComponents {
   peerId: string
   store: EventStore
-  replicator: Pick<EventReplicator, 'announceActions' | 'hasSyncedWith'>
+  replicator: Pick<EventReplicator, 'announceActions' | 'hasSyncedWith' | 'syncedOnce'>
   membership: MembershipView
   connectedPeers: () => string[]
   runner: ActionRunner
@@ -64,8 +68,8 @@ const FREE: ReadonlySet<Action['kind']> = new Set(['noop'])
  * effect may have happened; checkpoint and task actions are idempotent and run again. A node
  * back from a crash first releases what its previous run had claimed, by the same rules.
  *
- * Nothing runs until the node has been up for startupSettleMs and has synced with every
- * connected peer: a node back from a crash must learn what the mesh did while it was away.
+ * Nothing runs until the node knows the mesh (see `ready`): a node back from a crash must learn
+ * what the mesh did while it was away, and a node joining must not act as a mesh of one.
  */
 export class Dispatcher {
   readonly runId = randomUUID().slice(0, 8)
@@ -126,11 +130,18 @@ export class Dispatcher {
     return { running: this.running, waiting: this.waiting.length, open: this.open.size }
   }
 
-  /** Whether this node may act yet (see the class comment). */
+  /**
+   * Whether this node may act now: it has been up for startupSettleMs; it has synced with a
+   * peer if it has bootstrap peers (or waited aloneAfterMs for one); and every peer it is
+   * connected to is a member it has heard from and has synced with, so its view of the mesh
+   * (who owns what, what was done) is as complete as it can be.
+   */
   ready (): boolean {
-    if (this.now() - this.startedAt < this.init.startupSettleMs) return false
+    const up = this.now() - this.startedAt
+    if (up < this.init.startupSettleMs) return false
+    if (this.init.expectPeers && !this.c.replicator.syncedOnce && up < this.init.aloneAfterMs) return false
     const members = new Set(this.candidates())
-    return this.c.connectedPeers().every(peer => !members.has(peer) || this.c.replicator.hasSyncedWith(peer))
+    return this.c.connectedPeers().every(peer => members.has(peer) && this.c.replicator.hasSyncedWith(peer))
   }
 
   /** Members that may own events: alive or suspect (a slow member is not yet replaced). */

@@ -63,6 +63,7 @@ export class EventReplicator {
   private readonly synced = new Set<string>()
   /** Failed rounds per peer since its last success. */
   private readonly failures = new Map<string, number>()
+  private everSynced = false
   private timer?: NodeJS.Timeout
   private started = false
   private unsubscribeStore?: () => void
@@ -115,6 +116,11 @@ export class EventReplicator {
    */
   hasSyncedWith (peerId: string): boolean {
     return this.synced.has(peerId) || (this.failures.get(peerId) ?? 0) >= MAX_SYNC_FAILURES
+  }
+
+  /** True once this process completed an anti-entropy round with any peer. */
+  get syncedOnce (): boolean {
+    return this.everSynced
   }
 
   get queueDepth (): { records: number, actions: number, acks: number, orphans: number, syncing: number } {
@@ -217,6 +223,7 @@ export class EventReplicator {
       const changed = await run
       if (want === undefined) {
         this.synced.add(peerId)
+        this.everSynced = true
         this.failures.delete(peerId)
         this.counters.syncRounds++
       }

