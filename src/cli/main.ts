@@ -9,6 +9,8 @@ import { registerStreams } from './commands/streams.ts'
 import { registerTasks } from './commands/tasks.ts'
 import { registerCost } from './commands/cost.ts'
 import { registerDrain } from './commands/drain.ts'
+import { registerEvents } from './commands/events.ts'
+import { registerMessages } from './commands/messages.ts'
 
 export function buildProgram (): Command {
   const program = new Command('idlemesh')
@@ -25,6 +27,8 @@ export function buildProgram (): Command {
   registerTasks(program)
   registerCost(program)
   registerDrain(program)
+  registerEvents(program)
+  registerMessages(program)
   return program
 }
 
