@@ -59,6 +59,26 @@ export function aliveMembers (ctx: TaskContext): Array<{ peerId: string, load?: 
 }
 
 /**
+ * Whether this node sees a majority of the mesh, and so may coordinate: place tasks, renew
+ * leases, take tasks over. A node cut off with a minority would otherwise take over (and run
+ * again) what the majority also takes over. Members that said goodbye do not count, nor do
+ * those found crashed — their host refused the connection, which a partition does not do — so a
+ * survivor of crashes keeps working whatever their number. A two-node mesh whose peer merely
+ * went silent waits: it cannot tell that from a partition.
+ */
+export function hasQuorum (ctx: TaskContext): boolean {
+  let counted = 0
+  let alive = 0
+  for (const m of ctx.members()) {
+    if (m.state === 'left') continue
+    if (m.state === 'dead' && /refused/.test(m.reason ?? '')) continue
+    counted++
+    if (m.state === 'alive') alive++
+  }
+  return alive * 2 > counted
+}
+
+/**
  * Who coordinates a task whose coordinator is gone: rendezvous hashing of the task id over the
  * members alive in this node's view, so survivors split a dead node's tasks between them and
  * agree on who takes which without talking.

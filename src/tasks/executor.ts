@@ -44,6 +44,8 @@ interface ActiveRun {
   stopReason?: string
   /** Our clock, ms: the run is killed once this passes without an acknowledged renewal. */
   leaseUntil: number
+  /** Fires at leaseUntil: the kill must not wait for the next renewal round. */
+  leaseTimer?: NodeJS.Timeout
   /** Where renewals go: the coordinator, or who it redirected us to. */
   target: string
   attempt: Attempt
@@ -154,11 +156,13 @@ export class Executor {
       done: Promise.resolve()
     }
     this.runs.set(record.id, run)
+    this.armLease(run)
     this.counters.accepted++
     this.ctx.write(withAttempt(record, attempt))
     run.done = this.execute(run).catch((err: Error) => {
       this.log.error({ taskId: run.id, err: err.message }, 'tasks: run failed unexpectedly')
     }).finally(() => {
+      clearTimeout(run.leaseTimer)
       this.runs.delete(run.id)
       this.deps.onSlotFreed()
     })
@@ -169,6 +173,14 @@ export class Executor {
     run.attempt = compact({ ...run.attempt, ...fields })
     const current = this.ctx.store.get(run.id) as TaskRecord
     return this.ctx.write(withAttempt(current, run.attempt))
+  }
+
+  private armLease (run: ActiveRun): void {
+    clearTimeout(run.leaseTimer)
+    run.leaseTimer = setTimeout(() => {
+      if (this.ctx.now() >= run.leaseUntil) this.abort(run, 'lease', `lost the lease: no renewal acknowledged for ${this.ctx.init.leaseMs} ms`)
+      else this.armLease(run)
+    }, Math.max(0, run.leaseUntil - this.ctx.now()))
   }
 
   private abort (run: ActiveRun, kind: StopKind, reason: string): void {
@@ -246,7 +258,9 @@ export class Executor {
       const run = this.runs.get(result.id)
       if (run === undefined || run.n !== result.n) continue
       if (result.r === 'ok') {
+        if (run.stopKind !== undefined) continue
         run.leaseUntil = Math.max(run.leaseUntil, sentAt + this.ctx.init.leaseMs)
+        this.armLease(run)
         run.target = target
       } else if (result.r === 'revoked') {
         this.abort(run, 'revoked', `coordinator ${target} revoked the lease`)

@@ -9,15 +9,17 @@
  * the target's own admission check is what guarantees it, across coordinators.
  *
  * Leases: the runner renews every leaseMs/4. The coordinator deems the lease lapsed
- * `leaseMs + killGraceMs` after the last renewal it received; the runner gives its run up (kills
- * it) `leaseMs` after the last renewal it sent that was acknowledged. A renewal is received after
- * it was sent, so the runner's deadline always passes first, and the kill grace covers the time
- * its process group takes to die: the next attempt cannot start while the last still runs.
+ * `leaseMs + killGraceMs + leaseMargin` after the last renewal it received; the runner gives its
+ * run up (kills it) `leaseMs` after the last renewal it sent that was acknowledged. A renewal is
+ * received after it was sent, so the runner's deadline always passes first, and the kill grace
+ * (plus a margin for a late timer) covers the time its process group takes to die: the next
+ * attempt cannot start while the last still runs. A node that does not see a majority of the
+ * mesh acknowledges no renewal and places nothing (see hasQuorum).
  */
 import type { Logger } from '../logger.ts'
 import { isIdlemeshError } from '../errors.ts'
 import type { TaskContext } from './context.ts'
-import { aliveMembers, peerGone, successorOf } from './context.ts'
+import { aliveMembers, hasQuorum, peerGone, successorOf } from './context.ts'
 import { compact, compareTasks, findAttempt, isActive, lastAttempt, withAttempt, type TaskRecord } from './model.ts'
 import { rankCandidates, type Candidate } from './placement.ts'
 import { spentToday } from './cost.ts'
@@ -111,7 +113,14 @@ export class Scheduler {
   renew (from: string, leases: Array<{ id: string, n: number }>): LeaseResponse {
     const now = this.ctx.now()
     const results: LeaseResponse['results'] = []
+    // Cut off with a minority, this node acknowledges nothing: the runs it would keep alive
+    // may be placed again by the majority.
+    const quorum = hasQuorum(this.ctx)
     for (const { id, n } of leases) {
+      if (!quorum) {
+        results.push({ id, n, r: 'redirect' })
+        continue
+      }
       let record = this.ctx.store.get(id)
       if (record === undefined) {
         results.push({ id, n, r: 'redirect' })
@@ -143,6 +152,12 @@ export class Scheduler {
   /** One look at every open task: takeovers, leases, retries, finals, then placement. */
   pass (): void {
     if (!this.started) return
+    if (!hasQuorum(this.ctx)) {
+      // Leases are not judged either: the runs' renewals may simply not reach this side.
+      for (const record of this.ctx.store.openRecords()) if (record.coord.peer === this.ctx.self) this.waiting.set(record.id, 'this node does not see a majority of the mesh; it coordinates nothing until it does')
+      this.leases.clear()
+      return
+    }
     const now = this.ctx.now()
     const toPlace: TaskRecord[] = []
     const seen = new Set<string>()
@@ -199,7 +214,7 @@ export class Scheduler {
         this.waiting.delete(record.id)
         return undefined
       }
-      if (now <= lease.deadline + init.killGraceMs) {
+      if (now <= lease.deadline + init.killGraceMs + leaseMargin(init.leaseMs)) {
         this.waiting.delete(record.id)
         return undefined
       }
@@ -368,6 +383,14 @@ export class Scheduler {
     }
     this.schedulePass()
   }
+}
+
+/**
+ * Slack on top of the kill grace before a coordinator calls a lease lapsed: the runner's kill
+ * timer may fire late on a loaded machine, and SIGTERM takes a moment to land.
+ */
+export function leaseMargin (leaseMs: number): number {
+  return Math.max(500, Math.floor(leaseMs / 5))
 }
 
 /** The attempt holding a conversation's latest session, among tasks before `beforeId` (or all). */
