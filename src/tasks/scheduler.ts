@@ -95,6 +95,19 @@ export class Scheduler {
     return this.waiting.size
   }
 
+  /**
+   * A record changed. An attempt that ended frees a slot on its node: what a refusal told about
+   * that node is out of date, and the freed slot should be offered at once.
+   */
+  onChange (record: TaskRecord, previous: TaskRecord | undefined): void {
+    const before = previous === undefined ? undefined : lastAttempt(previous)
+    if (before !== undefined && isActive(before)) {
+      const now = findAttempt(record, before.n)
+      if (now === undefined || !isActive(now) || now.node !== before.node) this.hints.delete(before.node)
+    }
+    this.schedulePass()
+  }
+
   /** Runs a scheduling pass soon (once per turn of the event loop, however often asked). */
   schedulePass (): void {
     if (this.passScheduled || !this.started) return

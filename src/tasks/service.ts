@@ -124,7 +124,7 @@ export class TaskServiceImpl implements TaskService {
     if (this.started) return
     this.started = true
     await this.store.open()
-    this.store.on('change', () => { this.scheduler.schedulePass() })
+    this.store.on('change', (record, previous) => { this.scheduler.onChange(record, previous) })
     this.replication.start()
     serveRpc(this.c.mesh, this.log, async (from, request) => await this.serve(from, request))
     this.c.membership.on('member:state', this.onMemberState)
