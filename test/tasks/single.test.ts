@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
-import { runsOf, startTaskMesh, waitForStatus } from './helpers.ts'
+import { runsOf, startTaskMesh, taskConfig, waitForStatus } from './helpers.ts'
 
 describe('tasks on one node', () => {
   let dirs: TempDirs
@@ -31,5 +31,14 @@ describe('tasks on one node', () => {
     expect(lines.map(l => JSON.parse(l.text).type)).toEqual(['system', 'assistant', 'user', 'result'])
     const again = await node.tasks.submit({ id: 'hello-1', prompt: 'say hello' })
     expect((again as { duplicate?: boolean }).duplicate).toBe(true)
+
+    // Records and logs are durable: a restart on the same data dir still has them.
+    await node.stop()
+    const restarted = await startTestNode(mesh.dataDirs[0] as string, { tasks: taskConfig(dirs, 'node0', mesh.record) })
+    nodes = [restarted]
+    expect(restarted.tasks.get('hello-1')).toMatchObject({ status: 'succeeded', result: 'echo: say hello', costUsd: 0.0123 })
+    const replayed = []
+    for await (const line of restarted.tasks.logs('hello-1')) replayed.push(line.text)
+    expect(replayed).toEqual(lines.map(l => l.text))
   })
 })
