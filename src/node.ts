@@ -102,8 +102,9 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       dhtValidators: { [DHT_NAMESPACE]: headRecordValidator },
       dhtSelectors: { [DHT_NAMESPACE]: headRecordSelector },
       gossipsub: {
-        // Invalid checkpoints count against their sender: enough of them and gossipsub stops
-        // taking its messages (graylist) and prunes it from the mesh.
+        // Invalid checkpoints count against their sender, squared: one costs -10, three cross
+        // gossipsub's graylist threshold (-80) and its messages are ignored until the penalty
+        // decays. One alone must not cut off an honest node with, say, a config mismatch.
         scoreParams: {
           topics: {
             [CHECKPOINT_TOPIC]: createTopicScoreParams({
@@ -112,8 +113,8 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
               firstMessageDeliveriesWeight: 0,
               meshMessageDeliveriesWeight: 0,
               meshFailurePenaltyWeight: 0,
-              invalidMessageDeliveriesWeight: -100,
-              invalidMessageDeliveriesDecay: 0.99
+              invalidMessageDeliveriesWeight: -10,
+              invalidMessageDeliveriesDecay: 0.9
             }),
             // Malformed events count against their sender the same way.
             [EVENTS_TOPIC]: createTopicScoreParams({
@@ -122,8 +123,8 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
               firstMessageDeliveriesWeight: 0,
               meshMessageDeliveriesWeight: 0,
               meshFailurePenaltyWeight: 0,
-              invalidMessageDeliveriesWeight: -100,
-              invalidMessageDeliveriesDecay: 0.99
+              invalidMessageDeliveriesWeight: -10,
+              invalidMessageDeliveriesDecay: 0.9
             })
           }
         }

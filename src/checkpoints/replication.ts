@@ -41,6 +41,8 @@ type IngestOutcome = 'stored' | 'duplicate' | 'missing-parent'
 /** Largest gossip batch: a few hundred KiB keeps one message well under gossipsub's limits. */
 const BATCH_MAX_BYTES = 512 * 1024
 const ENVELOPE_OVERHEAD = 64
+/** Ack requests remembered for checkpoints not yet received. */
+const MAX_ACK_WANTED = 10_000
 
 /**
  * Moves checkpoints between nodes and never lets an invalid one in. Everything received (by
@@ -56,7 +58,8 @@ export class Replicator {
   private readonly log: Logger
   private outgoing: { items: Uint8Array[], ack: string[], bytes: number } = { items: [], ack: [], bytes: 0 }
   private flushScheduled = false
-  private readonly ackWanted = new Set<string>()
+  /** Ids whose posters asked for a durability ack, with when they asked (bounded, oldest dropped). */
+  private readonly ackWanted = new Map<string, number>()
   private pendingAcks: string[] = []
   private readonly ackListeners = new Set<(from: string, ids: string[]) => void>()
   /** Ids announced or seen as heads elsewhere that this node has not stored yet. */
@@ -64,6 +67,11 @@ export class Replicator {
   private readonly syncing = new Map<string, Promise<number>>()
   private timer?: NodeJS.Timeout
   private readonly onConnect = (peerId: string): void => { void this.syncWith(peerId).catch(() => {}) }
+  // A peer that just subscribed missed what was published before: catch it up now rather than
+  // at the next periodic sync.
+  private readonly onSubscribed = (peerId: string, topic: string): void => {
+    if (topic === CHECKPOINT_TOPIC) void this.syncWith(peerId).catch(() => {})
+  }
   private started = false
 
   constructor (components: ReplicationComponents, init: ReplicationInit) {
@@ -82,6 +90,7 @@ export class Replicator {
     mesh.handle(SYNC_PROTOCOL, (stream, connection) => { void this.serveSync(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 64 })
     mesh.handle(HEADS_PROTOCOL, (stream) => { void this.serveHeads(stream) }, { maxInboundStreams: 64 })
     mesh.on('peer:connect', this.onConnect)
+    mesh.on('peer:subscribed', this.onSubscribed)
     this.timer = setInterval(() => { this.syncAll() }, this.init.syncIntervalMs)
     this.timer.unref()
   }
@@ -90,6 +99,7 @@ export class Replicator {
     this.started = false
     clearInterval(this.timer)
     this.c.mesh.off('peer:connect', this.onConnect)
+    this.c.mesh.off('peer:subscribed', this.onSubscribed)
   }
 
   get backlogSize (): number {
@@ -200,19 +210,34 @@ export class Replicator {
       return 'valid'
     }
     if (message.k === 'ann') {
-      if (this.c.store.has(message.id)) return 'valid'
+      if (this.c.store.has(message.id)) {
+        if (message.ack) this.ackWhenDurable(message.id)
+        return 'valid'
+      }
       if (message.size > this.init.maxEnvelopeBytes) {
         this.reject('CHECKPOINT_TOO_LARGE', msg.from, `announced ${message.size} bytes`)
         return 'reject'
       }
-      if (message.ack) this.ackWanted.add(message.id)
-      this.backlog.set(message.id, { from: msg.from, chunks: message.chunks })
-      void this.syncWith(msg.from, [message.id]).catch((err: Error) => {
-        this.log.warn({ from: msg.from, id: message.id, err: err.message }, 'pull of an announced checkpoint failed; anti-entropy will retry')
-      })
-      return 'valid'
+      if (message.ack) this.wantAck(message.id)
+      this.backlog.set(message.id, { from: msg.receivedFrom, chunks: message.chunks })
+      // Forward the announcement only once this node holds the body: whoever hears it from
+      // here pulls from here. The delivering neighbour has it (it did the same); the author
+      // may not even be connected to this node.
+      for (const source of new Set([msg.receivedFrom, msg.from])) {
+        try {
+          await this.syncWith(source, [message.id])
+          if (this.c.store.has(message.id)) return 'valid'
+        } catch (err) {
+          this.log.warn({ from: source, id: message.id, err: (err as Error).message }, 'pull of an announced checkpoint failed')
+        }
+      }
+      return 'ignore'
     }
-    for (const id of message.ack) this.ackWanted.add(id)
+    for (const id of message.ack) {
+      // A copy this node already holds counts too: ack it as soon as it is on disk.
+      if (this.c.store.has(id)) this.ackWhenDurable(id)
+      else this.wantAck(id)
+    }
     let missing = false
     for (const bytes of message.items) {
       try {
@@ -224,9 +249,10 @@ export class Replicator {
       }
     }
     if (missing) {
-      // A gap (this node was away, or gossip overtook a parent): pull it from the sender, and
-      // do not forward what this node could not fully verify.
-      void this.syncWith(msg.from).catch(() => {})
+      // A gap (this node was away, or gossip overtook a parent): pull it from the neighbour
+      // that delivered the message (it verified it, so it holds the parents), and do not
+      // forward what this node could not fully verify.
+      void this.syncWith(msg.receivedFrom).catch(() => {})
       return 'ignore'
     }
     return 'valid'
@@ -251,16 +277,25 @@ export class Replicator {
     // decodeEnvelope computed the id from these very bytes, so only the signature is left.
     verifyAuthorSignature(envelope.author, checkpoint.id, envelope.sig)
     openCheckpoint(envelope, this.c.keyring)
-    const { durable } = this.c.store.put(checkpoint)
+    this.c.store.put(checkpoint)
     this.backlog.delete(id)
-    if (this.ackWanted.has(id)) {
-      this.ackWanted.delete(id)
-      void durable.then(() => {
-        this.pendingAcks.push(id)
-        this.scheduleFlush()
-      }, () => {})
-    }
+    if (this.ackWanted.delete(id)) this.ackWhenDurable(id)
     return 'stored'
+  }
+
+  private wantAck (id: string): void {
+    this.ackWanted.set(id, Date.now())
+    if (this.ackWanted.size > MAX_ACK_WANTED) {
+      const oldest = this.ackWanted.keys().next().value
+      if (oldest !== undefined) this.ackWanted.delete(oldest)
+    }
+  }
+
+  private ackWhenDurable (id: string): void {
+    void this.c.store.flush().then(() => {
+      this.pendingAcks.push(id)
+      this.scheduleFlush()
+    }, () => {})
   }
 
   private async pull (peerId: string, want: string[] | undefined, signal?: AbortSignal): Promise<number> {

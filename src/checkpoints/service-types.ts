@@ -68,9 +68,11 @@ export interface HistoryOptions {
 
 export interface StreamAgreement {
   stream: string
-  /** Latest as each member reports it (members that did not answer are absent). */
+  /** Latest as each member that answered reports it; null: it holds nothing of the stream. */
   byMember: Record<string, { id: string, seq: number } | null>
-  /** True when every alive member that answered reports the same latest. */
+  /** Alive members that did not answer in time: their view is unknown. */
+  unanswered: string[]
+  /** True when every alive member answered and all report the same latest. */
   agree: boolean
 }
 

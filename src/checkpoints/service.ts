@@ -235,38 +235,43 @@ export function createCheckpointService (c: CheckpointServiceComponents, init: C
     },
 
     async health (): Promise<CheckpointHealth> {
-      const streams = c.store.streams()
       const byStream = new Map<string, StreamAgreement>()
-      for (const stream of streams) {
-        const latest = pickLatest(c.store.streamHeads(stream))
-        byStream.set(stream, { stream, byMember: { [c.mesh.peerId]: latest === undefined ? null : { id: latest.id.toString(), seq: latest.seq } }, agree: true })
+      const agreement = (stream: string): StreamAgreement => {
+        let a = byStream.get(stream)
+        if (a === undefined) {
+          a = { stream, byMember: {}, unanswered: [], agree: false }
+          byStream.set(stream, a)
+        }
+        return a
       }
-      const alive = c.membership.alive().filter(m => !m.self && m.connected)
+      const record = (peer: string, heads: Record<string, Array<[string, number]>>): void => {
+        for (const [stream, list] of Object.entries(heads)) {
+          const latest = pickLatest(list.map(([id, seq]) => ({ id: CID.parse(id), seq })))
+          agreement(stream).byMember[peer] = latest === undefined ? null : { id: latest.id.toString(), seq: latest.seq }
+        }
+      }
+      record(c.mesh.peerId, Object.fromEntries(c.store.streams().map(s => [s, c.store.streamHeads(s).map(h => [h.id.toString(), h.seq] as [string, number])])))
+      const others = c.membership.alive().filter(m => !m.self)
       const signal = AbortSignal.timeout(1000)
-      const answered: string[] = []
-      await Promise.all(alive.map(async member => {
+      const answered = [c.mesh.peerId]
+      const unanswered: string[] = []
+      await Promise.all(others.map(async member => {
         try {
-          const heads = await c.replicator.peerHeads(member.peerId, undefined, signal)
+          record(member.peerId, await c.replicator.peerHeads(member.peerId, undefined, signal))
           answered.push(member.peerId)
-          for (const [stream, list] of Object.entries(heads)) {
-            const latest = pickLatest(list.map(([id, seq]) => ({ id: CID.parse(id), seq })))
-            let agreement = byStream.get(stream)
-            if (agreement === undefined) {
-              agreement = { stream, byMember: { [c.mesh.peerId]: null }, agree: false }
-              byStream.set(stream, agreement)
-            }
-            agreement.byMember[member.peerId] = latest === undefined ? null : { id: latest.id.toString(), seq: latest.seq }
-          }
-        } catch {}
+        } catch {
+          unanswered.push(member.peerId)
+        }
       }))
-      for (const agreement of byStream.values()) {
+      for (const a of byStream.values()) {
         // A member that answered without this stream does not hold it: that is a disagreement.
-        for (const peer of answered) agreement.byMember[peer] ??= null
-        const values = Object.values(agreement.byMember)
-        agreement.agree = values.every(v => v !== null && v.id === values[0]?.id)
+        for (const peer of answered) a.byMember[peer] ??= null
+        a.unanswered = [...unanswered].sort()
+        const values = Object.values(a.byMember)
+        a.agree = unanswered.length === 0 && values.every(v => v !== null && v.id === values[0]?.id)
       }
       return {
-        streams: [...byStream.values()].sort((a, b) => a.stream.localeCompare(b.stream)),
+        streams: [...byStream.values()].sort((x, y) => x.stream.localeCompare(y.stream)),
         syncBacklog: c.replicator.backlogSize,
         rejected: { ...c.replicator.rejected },
         stored: c.store.size

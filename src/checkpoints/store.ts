@@ -115,6 +115,8 @@ export class CheckpointStore {
 
   /** Ids of `stream`, newest (highest seq) first. */
   async history (stream: string, options: { limit: number, beforeSeq?: number }): Promise<string[]> {
+    // The history index lives on disk only: let what memory already shows reach it first.
+    await this.flush()
     const prefix = `q!${stream}!`
     const lt = options.beforeSeq === undefined ? `${prefix}~` : `${prefix}${pad(options.beforeSeq)}!`
     const ids: string[] = []

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from '../logger.ts'
 import type { Mesh, PubsubMessage, MessageVerdict } from '../mesh/index.ts'
 import { MEMBERSHIP_TOPIC, decodeMembershipMessage, encodeMembershipMessage, type DeathNotice, type Heartbeat, type LoadReport } from './wire.ts'
-import { probeTcpAddrs } from './probe.ts'
+import { probeUntilSettled } from './probe.ts'
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
 
@@ -259,7 +259,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const member = this.members.get(peerId)
     if (member === undefined || member.state === 'left' || member.state === 'dead') return
     const heardBefore = member.seq
-    const result = await probeTcpAddrs(member.addrs, PROBE_TIMEOUT_MS)
+    const result = await probeUntilSettled(member.addrs, PROBE_TIMEOUT_MS)
     if (!this.started || result !== 'refused') return
     // The state may have moved on while the probe ran: a heartbeat, a goodbye, a reconnect.
     const now = this.members.get(peerId)

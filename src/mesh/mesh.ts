@@ -55,6 +55,8 @@ export interface ConnectionInfo {
 export interface PubsubMessage {
   /** Authenticated author (gossipsub StrictSign): the node that signed the message. */
   from: string
+  /** The neighbour that delivered it (the author, or a peer forwarding it). */
+  receivedFrom: string
   topic: string
   data: Uint8Array
 }
@@ -65,6 +67,8 @@ export type MessageVerdict = 'valid' | 'ignore' | 'reject'
 export interface MeshEvents {
   'peer:connect': [peerId: string]
   'peer:disconnect': [peerId: string]
+  /** A peer subscribed to a topic (it now receives what is published there). */
+  'peer:subscribed': [peerId: string, topic: string]
 }
 
 /** Dial target the reconnect loop keeps trying: a known peer, or a bootstrap address. */
@@ -159,6 +163,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
     node.addEventListener('peer:connect', (evt) => { this.onConnect(evt.detail) })
     node.addEventListener('peer:disconnect', (evt) => { this.emit('peer:disconnect', evt.detail.toString()) })
     node.services.pubsub.addEventListener('message', (evt) => { this.deliver(evt.detail) })
+    node.services.pubsub.addEventListener('subscription-change', (evt) => {
+      for (const sub of evt.detail.subscriptions) if (sub.subscribe) this.emit('peer:subscribed', evt.detail.peerId.toString(), sub.topic)
+    })
 
     await node.start()
     // The DHT switches to server mode by itself only with a public address; a private mesh's
@@ -259,8 +266,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
    */
   setValidator (topic: string, validate: (msg: PubsubMessage) => MessageVerdict | Promise<MessageVerdict>): void {
     this.validators.set(topic, validate)
-    this.libp2p.services.pubsub.topicValidators.set(topic, async (_peer: PeerId, message: Message) => {
-      const verdict = await validate(toPubsubMessage(message))
+    this.libp2p.services.pubsub.topicValidators.set(topic, async (peer: PeerId, message: Message) => {
+      const verdict = await validate(toPubsubMessage(message, peer.toString()))
       return verdict === 'valid' ? TopicValidatorResult.Accept : verdict === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
   }
@@ -346,10 +353,10 @@ export class Mesh extends EventEmitter<MeshEvents> {
   }
 }
 
-function toPubsubMessage (message: Message): PubsubMessage {
+function toPubsubMessage (message: Message, receivedFrom?: string): PubsubMessage {
   // StrictSign is the global policy: gossipsub drops unsigned messages before they reach us.
   const from = message.type === 'signed' ? message.from.toString() : ''
-  return { from, topic: message.topic, data: message.data }
+  return { from, receivedFrom: receivedFrom ?? from, topic: message.topic, data: message.data }
 }
 
 function parseAddrs (addrs: readonly string[], log: Logger): Multiaddr[] {

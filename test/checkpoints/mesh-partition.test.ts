@@ -89,6 +89,7 @@ describe('checkpoints across a partition', () => {
     expect(converging.streams).toEqual([{
       stream: 'watched',
       byMember: Object.fromEntries(ids.map(id => [id, { id: first.id, seq: 1 }])),
+      unanswered: [],
       agree: true
     }])
     expect(converging.stored).toBe(1)
@@ -125,6 +126,7 @@ describe('checkpoints across a partition', () => {
         [c.peerId]: { id: r.id, seq: 2 },
         [d.peerId]: { id: r.id, seq: 2 }
       },
+      unanswered: [],
       agree: false
     })
 
@@ -138,6 +140,7 @@ describe('checkpoints across a partition', () => {
       expect(report).toEqual({
         stream: 'watched',
         byMember: Object.fromEntries(ids.map(id => [id, { id: mergedLatest, seq: 2 }])),
+        unanswered: [],
         agree: true
       })
     }
