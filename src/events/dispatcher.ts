@@ -270,6 +270,10 @@ export class Dispatcher {
         }
         await this.write(key, index, { ...claim, state: 'started', startedAt: this.now() }, true)
       }
+      if (kind === 'noop') {
+        await this.finish(key, index, gen, 'succeeded', null)
+        return
+      }
       const record = await this.c.store.getRecord(key)
       const action = record?.base.decision.actions[index]
       if (record === undefined || action === undefined) return

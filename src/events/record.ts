@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { z } from 'zod'
 import type { Action, RoutingDecision } from '../webhooks/index.ts'
 
@@ -96,7 +96,7 @@ export function splitKey (key: string): { source: string, id: string } {
  * Every node computes the same ranks, and a member leaving moves only the events it owned.
  */
 export function rank (peerId: string, key: string): string {
-  return createHash('sha256').update(peerId).update('\n').update(key).digest('hex').slice(0, 16)
+  return hash('sha256', `${peerId}\n${key}`, 'hex').slice(0, 16)
 }
 
 /** The candidate with the lowest rank for `key`, or undefined when there is none. */
@@ -149,8 +149,8 @@ function stateOrder (a: ActionState, b: ActionState, key: string): number {
     if (ra !== rb) return ra < rb ? -1 : 1
     return a.by < b.by ? -1 : 1
   }
-  const sa = stableJson(a)
-  const sb = stableJson(b)
+  const sa = canonicalState(a)
+  const sb = canonicalState(b)
   return sa === sb ? 0 : sa < sb ? -1 : 1
 }
 
@@ -166,7 +166,15 @@ export function mergeActions (a: ActionState[], b: ActionState[], key: string): 
 }
 
 export function sameActions (a: ActionState[], b: ActionState[]): boolean {
-  return a.length === b.length && a.every((s, i) => stableJson(s) === stableJson(b[i]))
+  return a.length === b.length && a.every((s, i) => canonicalState(s) === canonicalState(b[i] as ActionState))
+}
+
+/**
+ * An action state as text with its fields in a fixed order, whoever built the object (hashing
+ * and comparing run on every merge, so this avoids sorting keys but for a result object).
+ */
+export function canonicalState (s: ActionState): string {
+  return JSON.stringify([s.state, s.gen, s.by ?? null, s.run ?? null, s.claimedAt ?? null, s.startedAt ?? null, s.finishedAt ?? null, s.result === undefined ? null : stableJson(s.result), s.error ?? null])
 }
 
 /** JSON with object keys sorted, so equal values have equal text whoever built them. */
@@ -177,9 +185,15 @@ export function stableJson (value: unknown): string {
   })
 }
 
-/** The initial action states of a decision: every action pending. */
-export function initialActions (decision: RoutingDecision): ActionState[] {
-  return decision.actions.map(() => ({ state: 'pending', gen: 0 }))
+/**
+ * The initial action states of a decision, as its receiver records them: every action pending,
+ * except `noop`, which has nothing to run and so is done the moment it is routed (no claim, no
+ * extra write, no extra gossip for the pings and unrouted events that make up much of a feed).
+ */
+export function initialActions (decision: RoutingDecision, receivedBy: string, receivedAt: number): ActionState[] {
+  return decision.actions.map(action => action.kind === 'noop'
+    ? { state: 'succeeded', gen: 0, by: receivedBy, finishedAt: receivedAt }
+    : { state: 'pending', gen: 0 })
 }
 
 /**
@@ -187,12 +201,17 @@ export function initialActions (decision: RoutingDecision): ActionState[] {
  * XORs of these per bucket to find what differs without listing everything.
  */
 export function versionHash (key: string, receivedAt: number, receivedBy: string, actions: ActionState[]): Buffer {
-  return createHash('sha256').update(key).update('\n').update(stableJson([receivedAt, receivedBy, actions])).digest().subarray(0, 8)
+  return hash('sha256', `${key}\n${receivedAt}\n${receivedBy}\n${actions.map(canonicalState).join('\n')}`, 'buffer').subarray(0, 8)
 }
 
-/** Which of the 256 anti-entropy buckets a key falls in. */
+/** Which of the 256 anti-entropy buckets a key falls in (FNV-1a of the key: cheap, the same everywhere). */
 export function bucketOf (key: string): number {
-  return createHash('sha256').update(key).digest()[0] as number
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h ^ (h >>> 8) ^ (h >>> 16) ^ (h >>> 24)) & 0xff
 }
 
 // ---- what a peer may send: checked before anything is stored ----

@@ -20,6 +20,8 @@ export interface EventReplicationInit {
   syncIntervalMs: number
   /** Bound on one sync or push exchange, ms. */
   requestTimeoutMs: number
+  /** Under load, at most one gossip message of each kind per this many ms. */
+  gossipBatchMs: number
 }
 
 export interface EventReplicationComponents {
@@ -56,6 +58,7 @@ export class EventReplicator {
   private outgoingActionBytes = 0
   private pendingAcks: string[] = []
   private flushScheduled = false
+  private lastFlushAt = -Infinity
   private readonly ackListeners = new Set<(from: string, keys: string[]) => void>()
   private readonly orphans = new Map<string, ActionState[]>()
   private readonly syncing = new Map<string, Promise<number>>()
@@ -93,7 +96,7 @@ export class EventReplicator {
       const orphan = this.orphans.get(key)
       if (orphan === undefined) return
       this.orphans.delete(key)
-      this.c.store.mergeActions(key, orphan)
+      this.c.store.mergeActions(key, orphan, { sync: false })
     })
     this.timer = setInterval(() => { this.syncAll() }, this.init.syncIntervalMs)
     this.timer.unref()
@@ -255,11 +258,17 @@ export class EventReplicator {
   private scheduleFlush (): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    // setImmediate batches everything that lands in the same turn of the event loop.
-    setImmediate(() => {
+    const flush = (): void => {
       this.flushScheduled = false
+      this.lastFlushAt = performance.now()
       this.flushOutgoing()
-    })
+    }
+    // Idle, a message goes out at the end of this turn of the event loop. Busy, at most one
+    // message per gossipBatchMs: every gossip message is signed, verified, decrypted and
+    // forwarded by each node, so under load fewer, fuller messages are what keeps up.
+    const wait = this.lastFlushAt + this.init.gossipBatchMs - performance.now()
+    if (wait <= 0) setImmediate(flush)
+    else setTimeout(flush, wait)
   }
 
   private flushOutgoing (): void {
@@ -290,8 +299,12 @@ export class EventReplicator {
     this.log.warn({ from, reason, detail }, 'rejected an event message')
   }
 
-  /** Parses and merges one record from a peer; throws a typed error when it is not valid. */
-  private ingest (bytes: Uint8Array): { key: string, durable: Promise<void>, changed: boolean } {
+  /**
+   * Parses and merges one record from a peer; throws a typed error when it is not valid. Written
+   * synced only when `synced(key)` says a durable copy was promised (an ack, a push): otherwise
+   * the receiving node holds it synced and anti-entropy restores what a crash here loses.
+   */
+  private ingest (bytes: Uint8Array, synced: (key: string) => boolean = () => false): { key: string, durable: Promise<void>, changed: boolean } {
     if (bytes.length > this.init.maxRecordBytes) throw new IdlemeshError('EVENT_TOO_LARGE', `record of ${bytes.length} bytes`, { status: 413 })
     let json: unknown
     try {
@@ -302,7 +315,7 @@ export class EventReplicator {
     const record = parseRecord(json)
     if (record === undefined) throw new IdlemeshError('EVENT_MALFORMED', 'record does not have the shape of an event', { status: 400 })
     const key = `${record.base.source}/${record.base.id}`
-    const result = this.c.store.merge(key, record)
+    const result = this.c.store.merge(key, record, { sync: synced(key) })
     return { key, durable: result.durable, changed: result.outcome === 'added' || result.outcome === 'changed' }
   }
 
@@ -335,7 +348,7 @@ export class EventReplicator {
           return 'reject'
         }
         if (this.c.store.has(key)) {
-          this.c.store.mergeActions(key, states)
+          this.c.store.mergeActions(key, states, { sync: false })
         } else {
           if (this.orphans.size >= MAX_ORPHANS) this.orphans.delete(this.orphans.keys().next().value as string)
           this.orphans.set(key, states)
@@ -349,7 +362,7 @@ export class EventReplicator {
     for (const bytes of message.items) {
       let result: ReturnType<EventReplicator['ingest']>
       try {
-        result = this.ingest(bytes)
+        result = this.ingest(bytes, key => wanted.has(key))
       } catch (err) {
         this.reject((err as IdlemeshError).code ?? 'EVENT_INVALID', msg.from, (err as Error).message)
         return 'reject'
@@ -467,7 +480,7 @@ export class EventReplicator {
       const durables: Array<Promise<void>> = []
       for (const bytes of push.items) {
         try {
-          const result = this.ingest(bytes)
+          const result = this.ingest(bytes, () => true)
           keys.push(result.key)
           durables.push(result.durable)
         } catch (err) {

@@ -127,7 +127,8 @@ export function createEventService (c: EventServiceComponents, init: EventServic
     inlineMaxBytes: init.events.inlineMaxBytes,
     maxRecordBytes,
     syncIntervalMs: init.events.syncIntervalMs,
-    requestTimeoutMs: init.events.requestTimeoutMs
+    requestTimeoutMs: init.events.requestTimeoutMs,
+    gossipBatchMs: init.events.gossipBatchMs
   })
   const runner = createActionRunner({ logger: c.logger, ...(c.checkpoints === undefined ? {} : { checkpoints: c.checkpoints }), ...(c.tasks === undefined ? {} : { tasks: c.tasks }) }, {
     commands: init.webhooks,
@@ -158,7 +159,7 @@ export function createEventService (c: EventServiceComponents, init: EventServic
     // Routing is pure and takes microseconds: the stored record says at once what will be done.
     const routed = decision ?? router.route(input as RouteInput)
     const base: EventBase = { v: 1, source: input.source, id: input.id, receivedAt: now(), receivedBy: peerId, event: input.event, payload: input.payload, decision: routed }
-    const { outcome, durable } = store.merge(key, { base, actions: initialActions(routed) })
+    const { outcome, durable } = store.merge(key, { base, actions: initialActions(routed, peerId, base.receivedAt) })
     if (outcome !== 'added') {
       await durable
       return { status: 'duplicate_ignored', eventId: input.id, key, confirmedBy: [] }

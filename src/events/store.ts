@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { AbstractBatchOperation } from 'abstract-level'
 import type { KeyValueStore, Store } from '../store/index.ts'
 import type { Logger } from '../logger.ts'
@@ -16,6 +16,8 @@ import {
  *   t!<receivedAt:13>!<key> receipt order, for listing newest first and for pruning
  * An event's keys are written in one LevelDB batch; concurrent writes share one synced batch
  * (group commit), and each write is acknowledged only once the batch that carries it is on disk.
+ * Copies from peers may be written unsynced (`sync: false`): the node that received the event
+ * holds it synced, and anti-entropy restores whatever a crash here loses.
  * Index entries and action states live in memory too: dedupe, ownership and anti-entropy never
  * read the disk.
  */
@@ -64,6 +66,9 @@ export class EventStore {
   /** Keys whose latest write is not on disk yet, and the promise of that write. */
   private readonly pendingDurable = new Map<string, Promise<void>>()
   private pending: Op[] = []
+  /** Whether the next batch must be synced: some write in it was promised durable. */
+  private pendingSync = false
+  private flushQueued = false
   private waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
   private flushing?: Promise<void>
   private closed = false
@@ -162,10 +167,12 @@ export class EventStore {
   /**
    * Inserts a record, or merges it into the stored copy (see record.ts for the rules). The
    * in-memory view changes at once, in call order, so a second copy arriving a microsecond later
-   * is already a duplicate; `durable` says when the change is on disk. `baseBytes` may pass the
-   * base's JSON when the caller has it already.
+   * is already a duplicate; `durable` says when the change is on disk (synced unless `sync` is
+   * false). `baseBytes` may pass the base's JSON when the caller has it already.
    */
-  merge (key: string, record: EventRecord, baseBytes?: Uint8Array): MergeResult {
+  merge (key: string, record: EventRecord, options: { baseBytes?: Uint8Array, sync?: boolean } = {}): MergeResult {
+    const sync = options.sync ?? true
+    const baseBytes = options.baseBytes
     this.assertOpen()
     if (record.base.receivedAt < this.cutoff()) return { outcome: 'expired', durable: Promise.resolve() }
     const existing = this.metas.get(key)
@@ -191,7 +198,7 @@ export class EventStore {
         { type: 'put', key: `i!${key}`, value: indexBytes(meta) },
         { type: 'put', key: `a!${key}`, value: actionBytes(meta.actions) },
         { type: 'put', key: timeKey(meta.receivedAt, key), value: EMPTY }
-      ], () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
+      ], sync, () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
       this.emit(key, 'added')
       return { outcome: 'added', durable }
     }
@@ -219,16 +226,16 @@ export class EventStore {
         { type: 'put', key: `a!${key}`, value: actionBytes(actions) },
         { type: 'del', key: oldTime },
         { type: 'put', key: timeKey(existing.receivedAt, key), value: EMPTY }
-      ], () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
+      ], sync, () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
       this.emit(key, 'changed')
       return { outcome: 'changed', durable }
     }
     if (existing.decision !== decision) return { outcome: 'same', durable: this.durable(key) }
-    return this.mergeActions(key, record.actions)
+    return this.mergeActions(key, record.actions, { sync })
   }
 
   /** Merges action states into a stored event (a local step or a peer's update). */
-  mergeActions (key: string, actions: ActionState[]): MergeResult {
+  mergeActions (key: string, actions: ActionState[], options: { sync?: boolean } = {}): MergeResult {
     this.assertOpen()
     const meta = this.metas.get(key)
     if (meta === undefined) return { outcome: 'same', durable: Promise.resolve() }
@@ -237,7 +244,7 @@ export class EventStore {
     if (sameActions(merged, meta.actions)) return { outcome: 'same', durable: this.durable(key) }
     meta.actions = merged
     this.setHash(key, meta)
-    const durable = this.write(key, [{ type: 'put', key: `a!${key}`, value: actionBytes(merged) }])
+    const durable = this.write(key, [{ type: 'put', key: `a!${key}`, value: actionBytes(merged) }], options.sync ?? true)
     this.emit(key, 'changed')
     return { outcome: 'changed', durable }
   }
@@ -313,7 +320,7 @@ export class EventStore {
       xorInto(this.digests, meta.bucket, meta.hash)
       this.metas.delete(k)
     }
-    await this.enqueue(ops)
+    await this.enqueue(ops, false)
     if (gone.length > 0) this.log.info({ pruned: gone.length }, 'dropped events older than the dedupe retention')
     return gone.length
   }
@@ -352,8 +359,8 @@ export class EventStore {
     xorInto(this.digests, meta.bucket, meta.hash)
   }
 
-  private write (key: string, ops: Op[], onDurable?: () => void): Promise<void> {
-    const durable = this.enqueue(ops)
+  private write (key: string, ops: Op[], sync: boolean, onDurable?: () => void): Promise<void> {
+    const durable = this.enqueue(ops, sync)
     this.pendingDurable.set(key, durable)
     void durable.then(() => {
       if (this.pendingDurable.get(key) === durable) this.pendingDurable.delete(key)
@@ -362,19 +369,31 @@ export class EventStore {
     return durable
   }
 
-  private async enqueue (ops: Op[]): Promise<void> {
+  private async enqueue (ops: Op[], sync: boolean): Promise<void> {
     for (const op of ops) this.pending.push(op)
+    if (sync) this.pendingSync = true
     const done = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
-    if (this.flushing === undefined) this.scheduleFlush()
+    if (this.flushing === undefined && !this.flushQueued) {
+      // Everything written in this turn of the event loop (all the events of one gossip
+      // message, all the requests that arrived together) goes into one batch: a LevelDB batch
+      // call costs tens of microseconds however few operations it carries.
+      this.flushQueued = true
+      setImmediate(() => {
+        this.flushQueued = false
+        if (this.flushing === undefined && this.pending.length > 0) this.scheduleFlush()
+      })
+    }
     await done
   }
 
   private scheduleFlush (): void {
     const ops = this.pending
     const waiters = this.waiters
+    const sync = this.pendingSync
     this.pending = []
     this.waiters = []
-    this.flushing = this.db.batch(ops, { sync: true }).then(() => {
+    this.pendingSync = false
+    this.flushing = this.db.batch(ops, { sync }).then(() => {
       for (const w of waiters) w.resolve()
     }, (err: Error) => {
       this.log.error({ err: err.message }, 'event write failed')
@@ -388,7 +407,7 @@ export class EventStore {
 }
 
 function digest (text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 16)
+  return hash('sha256', text, 'hex').slice(0, 16)
 }
 
 function indexBytes (meta: EventMeta): Uint8Array {
