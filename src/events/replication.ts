@@ -59,6 +59,7 @@ export class EventReplicator {
   private pendingAcks: string[] = []
   private flushScheduled = false
   private lastFlushAt = -Infinity
+  private lastFlushItems = 0
   private readonly ackListeners = new Set<(from: string, keys: string[]) => void>()
   private readonly orphans = new Map<string, ActionState[]>()
   private readonly syncing = new Map<string, Promise<number>>()
@@ -261,12 +262,14 @@ export class EventReplicator {
     const flush = (): void => {
       this.flushScheduled = false
       this.lastFlushAt = performance.now()
+      this.lastFlushItems = this.outgoing.items.length + this.outgoingActions.size
       this.flushOutgoing()
     }
-    // Idle, a message goes out at the end of this turn of the event loop. Busy, at most one
-    // message per gossipBatchMs: every gossip message is signed, verified, decrypted and
-    // forwarded by each node, so under load fewer, fuller messages are what keeps up.
-    const wait = this.lastFlushAt + this.init.gossipBatchMs - performance.now()
+    // Idle (the last message carried one item), a message goes out at the end of this turn of
+    // the event loop. Busy, at most one message per gossipBatchMs: every gossip message is
+    // signed, verified, decrypted and forwarded by each node, so under load fewer, fuller
+    // messages are what keeps up.
+    const wait = this.lastFlushItems > 1 ? this.lastFlushAt + this.init.gossipBatchMs - performance.now() : 0
     if (wait <= 0) setImmediate(flush)
     else setTimeout(flush, wait)
   }
