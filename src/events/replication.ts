@@ -8,7 +8,7 @@ import { parseActionStates, parseRecord, type ActionState, type EventRecord } fr
 import type { EventStore } from './store.ts'
 import {
   EVENTS_TOPIC, PUSH_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodePush, decodePushReply, decodeSyncFrame,
-  decodeSyncRequest, decodeVersions, decodeWant, encodeWire
+  decodeSyncRequest, decodeVersions, decodeWant, encodeWire, SYNC_CHUNK
 } from './wire.ts'
 
 export interface EventReplicationInit {
@@ -391,16 +391,21 @@ export class EventReplicator {
       const { store } = this.c
       if (want === undefined) {
         await lp.write(encodeWire({ v: WIRE_VERSION, k: 'dig', d: store.bucketDigests() }), { signal })
-        const versions = decodeVersions((await lp.read({ signal })).subarray())
-        if (versions === undefined) throw new IdlemeshError('SYNC_BAD_RESPONSE', `peer ${peerId} sent malformed versions`, { status: 502 })
         const keys: string[] = []
-        for (const [key, hash] of versions.items) {
-          const meta = store.meta(key)
-          if (meta === undefined || !meta.hash.equals(hash)) keys.push(key)
+        for (let more = true; more;) {
+          const versions = decodeVersions((await lp.read({ signal })).subarray())
+          if (versions === undefined) throw new IdlemeshError('SYNC_BAD_RESPONSE', `peer ${peerId} sent malformed versions`, { status: 502 })
+          for (const [key, hash] of versions.items) {
+            const meta = store.meta(key)
+            if (meta === undefined || !meta.hash.equals(hash)) keys.push(key)
+          }
+          more = versions.more
         }
-        await lp.write(encodeWire({ k: 'want', keys }), { signal })
+        for (let i = 0; i === 0 || i < keys.length; i += SYNC_CHUNK) {
+          await lp.write(encodeWire({ k: 'want', keys: keys.slice(i, i + SYNC_CHUNK), more: i + SYNC_CHUNK < keys.length }), { signal })
+        }
       } else {
-        await lp.write(encodeWire({ v: WIRE_VERSION, k: 'want', keys: want }), { signal })
+        await lp.write(encodeWire({ v: WIRE_VERSION, k: 'want', keys: want.slice(0, SYNC_CHUNK) }), { signal })
       }
       for (;;) {
         const frame = decodeSyncFrame((await lp.read({ signal })).subarray())
@@ -434,10 +439,17 @@ export class EventReplicator {
       let keys: string[]
       if (request.k === 'dig') {
         const buckets = store.differingBuckets(request.d)
-        await lp.write(encodeWire({ k: 'vers', items: buckets.length === 0 ? [] : store.versionsIn(buckets) }), { signal })
-        const want = decodeWant((await lp.read({ signal })).subarray())
-        if (want === undefined) { stream.abort(new Error('malformed want')); return }
-        keys = want.keys
+        const versions = buckets.length === 0 ? [] : store.versionsIn(buckets)
+        for (let i = 0; i === 0 || i < versions.length; i += SYNC_CHUNK) {
+          await lp.write(encodeWire({ k: 'vers', items: versions.slice(i, i + SYNC_CHUNK), more: i + SYNC_CHUNK < versions.length }), { signal })
+        }
+        keys = []
+        for (let more = true; more;) {
+          const want = decodeWant((await lp.read({ signal })).subarray())
+          if (want === undefined) { stream.abort(new Error('malformed want')); return }
+          keys.push(...want.keys)
+          more = want.more
+        }
       } else {
         keys = request.keys
       }

@@ -13,8 +13,10 @@ import { z } from 'zod'
  *
  * Direct protocol SYNC_PROTOCOL (anti-entropy and pulls), the asker speaks first:
  *   → { v, k:'dig', d: 256 × 8 bytes }  XOR of version hashes per bucket
- *   ← { k:'vers', items: [key, hash][] } every record of the buckets that differ
- *   → { k:'want', keys }                 (also a request of its own, for pulls by key)
+ *   ← { k:'vers', items: [key, hash][], more } … every record of the buckets that differ, in
+ *                                        frames of at most SYNC_CHUNK items; `more` until the last
+ *   → { k:'want', keys, more } …         the same way (as a request of its own, for pulls by key,
+ *                                        with `v` and at most SYNC_CHUNK keys)
  *   ← { k:'rec', r: record JSON } …, then { k:'end', sent }
  *
  * Direct protocol PUSH_PROTOCOL (for `ackReplicas`): → { v, k:'push', items: record JSON[] };
@@ -24,6 +26,8 @@ export const EVENTS_TOPIC = 'idlemesh/events/1'
 export const SYNC_PROTOCOL = '/idlemesh/events/sync/1.0.0'
 export const PUSH_PROTOCOL = '/idlemesh/events/push/1.0.0'
 export const WIRE_VERSION = 1
+/** Items per versions or want frame: a few hundred KiB, far under the frame limits. */
+export const SYNC_CHUNK = 4096
 
 const key = z.string().min(3).max(1100)
 const bytes = z.custom<Uint8Array>(value => value instanceof Uint8Array, 'expected bytes')
@@ -40,12 +44,12 @@ export type GossipMessage = z.infer<typeof gossipSchema>
 
 const requestSchema = z.discriminatedUnion('k', [
   z.object({ v: z.literal(1), k: z.literal('dig'), d: bytes.refine(d => d.length === 256 * 8, 'digest of 256 buckets × 8 bytes') }),
-  z.object({ v: z.literal(1), k: z.literal('want'), keys: z.array(key).max(65_536) })
+  z.object({ v: z.literal(1), k: z.literal('want'), keys: z.array(key).max(SYNC_CHUNK), more: z.boolean().optional() })
 ])
 export type SyncRequest = z.infer<typeof requestSchema>
 
-const versionsSchema = z.object({ k: z.literal('vers'), items: z.array(z.tuple([key, bytes])).max(1_000_000) })
-const wantSchema = z.object({ k: z.literal('want'), keys: z.array(key).max(1_000_000) })
+const versionsSchema = z.object({ k: z.literal('vers'), items: z.array(z.tuple([key, bytes])).max(SYNC_CHUNK), more: z.boolean() })
+const wantSchema = z.object({ k: z.literal('want'), keys: z.array(key).max(SYNC_CHUNK), more: z.boolean() })
 const frameSchema = z.discriminatedUnion('k', [
   z.object({ k: z.literal('rec'), r: bytes }),
   z.object({ k: z.literal('end'), sent: z.number().int().min(0) })

@@ -1,0 +1,43 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { IdlemeshNode } from '../../src/node.ts'
+import { initMesh, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+describe('anti-entropy', () => {
+  let dirs: TempDirs
+  let nodes: IdlemeshNode[] = []
+
+  beforeEach(() => { dirs = tempDirs() })
+  afterEach(async () => {
+    await stopAll(nodes)
+    nodes = []
+    dirs.cleanup()
+  })
+
+  it('a node joining late pulls every event it missed (more than one sync frame of them), then acts', async () => {
+    const [dirA, dirB] = await initMesh(dirs, 2) as [string, string]
+    const a = await startTestNode(dirA, { events: { startupSettleMs: 0 } })
+    nodes.push(a)
+    const count = 9000
+    let next = 0
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (next < count) {
+        const n = next++
+        await a.events.ingest({ source: 'gh', id: `missed-${n}`, event: { provider: 'github', type: 'ping', summary: `ping ${n}` }, payload: { zen: `event ${n}` } })
+      }
+    }))
+    expect(a.events.store.size).toBe(count)
+
+    // B has bootstrap peers: it does not act before its first sync brought it what A holds.
+    const b = await startTestNode(dirB, { bootstrap: [a.multiaddrs()[0] as string], events: { startupSettleMs: 0 } })
+    nodes.push(b)
+    expect(b.events.dispatcher.ready()).toBe(false)
+    await waitFor(() => b.events.store.size === count, { timeoutMs: 40_000, what: `all ${count} events on B` })
+    await waitFor(() => b.events.dispatcher.ready(), { what: 'B ready once synced' })
+    const view = await b.events.get('missed-4321')
+    expect(view.event.payload).toEqual({ zen: 'event 4321' })
+    expect(view.event.receivedBy).toBe(a.peerId)
+    // What B pulled is what A holds: both sides' digests agree.
+    expect(b.events.store.bucketDigests().equals(a.events.store.bucketDigests())).toBe(true)
+  })
+})
