@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Launcher: idlemesh needs Node >= 22 (libp2p 3). On an older system Node, re-run with the
-// Node 24 binary that the `node` devDependency installs into this package's node_modules,
+// Launcher for the `idlemesh` command. It runs the compiled node (dist/, built by `npm ci` or
+// `npm run build`). idlemesh needs Node >= 22 (libp2p 3): on an older system Node it re-runs
+// itself on the Node 24 binary that the `node` devDependency installs into node_modules,
 // forwarding signals so that `kill PID` and Ctrl-C stop the node cleanly.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -8,8 +9,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const entry = join(root, 'src', 'cli', 'main.ts')
+const entry = join(root, 'dist', 'cli', 'entry.js')
 const major = Number(process.versions.node.split('.')[0])
+
+if (!existsSync(entry)) {
+  process.stderr.write(`idlemesh: ${entry} is missing; run 'npm ci' (or 'npm run build') in ${root}\n`)
+  process.exit(1)
+}
 
 if (major >= 22) {
   await import(entry)

@@ -54,8 +54,10 @@ export async function main (argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
+/** Runs the CLI on this process's arguments and exits, except while `start` keeps a node running. */
+export async function runCli (): Promise<void> {
   const code = await main(process.argv.slice(2))
-  // `start` keeps the process alive on its own; everything else ends here.
   if (code !== 0 || process.argv[2] !== 'start') process.exit(code)
 }
+
+if (import.meta.main) await runCli()
