@@ -1,0 +1,105 @@
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { EventRecord } from '../../src/events/index.ts'
+import { EventStore } from '../../src/events/store.ts'
+import { silentLogger } from '../../src/logger.ts'
+import { openStore, sublevel, type Store } from '../../src/store/index.ts'
+import { tempDirs, type TempDirs } from '../helpers/nodes.ts'
+
+const DAY = 24 * 3600 * 1000
+const PEER_A = '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+const PEER_B = '12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB'
+
+function record (id: string, receivedAt: number, receivedBy = PEER_A): EventRecord {
+  return {
+    base: {
+      v: 1,
+      source: 'gh',
+      id,
+      receivedAt,
+      receivedBy,
+      event: { provider: 'github', type: 'issues.opened', summary: id },
+      payload: { id },
+      decision: { rule: 'r', actions: [{ kind: 'command', argv: ['/bin/true'], timeoutMs: 1000 }] }
+    },
+    actions: [{ state: 'pending', gen: 0 }]
+  }
+}
+
+describe('event store', () => {
+  let dirs: TempDirs
+  let db: Store
+  let now = Date.parse('2025-06-01T12:00:00Z')
+  const open = async (): Promise<EventStore> => {
+    const store = new EventStore(sublevel(db, 'ev'), silentLogger(), { retentionMs: 7 * DAY, now: () => now })
+    await store.open()
+    return store
+  }
+
+  beforeEach(async () => {
+    dirs = tempDirs()
+    db = await openStore(join(dirs.root, 'db'))
+  })
+  afterEach(async () => {
+    await db.close()
+    dirs.cleanup()
+  })
+
+  it('keeps events, their action states and their order across a reopen', async () => {
+    const store = await open()
+    await store.merge('gh/one', record('one', now - 2000)).durable
+    await store.merge('gh/two', record('two', now - 1000)).durable
+    await store.mergeActions('gh/one', [{ state: 'succeeded', gen: 0, by: PEER_A, finishedAt: now }]).durable
+    const digests = store.bucketDigests()
+    await store.close()
+
+    const again = await open()
+    expect(again.size).toBe(2)
+    expect(again.meta('gh/one')?.actions[0]?.state).toBe('succeeded')
+    expect((await again.getRecord('gh/two'))?.base.payload).toEqual({ id: 'two' })
+    expect((await again.listKeys({ limit: 10 })).keys).toEqual(['gh/two', 'gh/one'])
+    expect(again.bucketDigests().equals(digests)).toBe(true)
+  })
+
+  it('keeps the earliest receipt of an event received twice, and merges the action states', async () => {
+    const store = await open()
+    store.merge('gh/x', record('x', now, PEER_B))
+    store.mergeActions('gh/x', [{ state: 'claimed', gen: 0, by: PEER_B, run: 'r' }])
+    const earlier = record('x', now - 5, PEER_A)
+    expect(store.merge('gh/x', earlier).outcome).toBe('changed')
+    expect(store.meta('gh/x')).toMatchObject({ receivedBy: PEER_A, receivedAt: now - 5 })
+    expect(store.meta('gh/x')?.actions[0]).toMatchObject({ state: 'claimed', by: PEER_B })
+    // The later copy arriving again changes nothing.
+    expect(store.merge('gh/x', record('x', now, PEER_B)).outcome).toBe('same')
+    await store.flush()
+    expect((await store.listKeys({ limit: 10 })).keys).toEqual(['gh/x'])
+  })
+
+  it('forgets events older than the retention, and refuses copies that old', async () => {
+    const store = await open()
+    await store.merge('gh/old', record('old', now)).durable
+    await store.merge('gh/new', record('new', now + 6 * DAY)).durable
+    now += 7 * DAY + 1000
+    expect(await store.prune()).toBe(1)
+    expect(store.has('gh/old')).toBe(false)
+    expect(store.has('gh/new')).toBe(true)
+    expect(store.merge('gh/old', record('old', now - 8 * DAY)).outcome).toBe('expired')
+    expect(store.has('gh/old')).toBe(false)
+    expect((await store.listKeys({ limit: 10 })).keys).toEqual(['gh/new'])
+  })
+
+  it('pages newest first with a cursor, by source', async () => {
+    const store = await open()
+    for (let i = 0; i < 5; i++) store.merge(`gh/e${i}`, record(`e${i}`, now + i))
+    const other = record('s', now + 10)
+    other.base.source = 'stripe'
+    store.merge('stripe/s', other)
+    await store.flush()
+    const first = await store.listKeys({ source: 'gh', limit: 2 })
+    expect(first.keys).toEqual(['gh/e4', 'gh/e3'])
+    const second = await store.listKeys({ source: 'gh', limit: 2, cursor: first.cursor })
+    expect(second.keys).toEqual(['gh/e2', 'gh/e1'])
+    const last = await store.listKeys({ source: 'gh', limit: 2, cursor: second.cursor })
+    expect(last).toEqual({ keys: ['gh/e0'] })
+  })
+})
