@@ -69,6 +69,30 @@ const steps: Step[] = [
     }
   },
   {
+    title: 'post a checkpoint on node 1 (replicas=2), read the latest from node 3',
+    async run (ctx) {
+      const cluster = clusterOf(ctx)
+      const url = (i: number): string => cluster.nodes[i]?.runtime?.httpUrl ?? ''
+      const payload = `resume here: demo handoff written at ${new Date().toISOString()}`
+      const posted = await fetch(`${url(0)}/checkpoints?stream=demo&replicas=2`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', 'x-checkpoint-label': 'demo' },
+        body: payload
+      })
+      const created = await posted.json() as { id?: string, seq?: number, confirmedBy?: string[], error?: { message: string } }
+      if (posted.status !== 201) throw new Error(`POST /checkpoints on node 1: HTTP ${posted.status} ${created.error?.message ?? ''}`)
+      const latest = await fetch(`${url(2)}/checkpoints/latest?stream=demo`)
+      const body = await latest.text()
+      if (latest.status !== 200) throw new Error(`GET /checkpoints/latest on node 3: HTTP ${latest.status} ${body}`)
+      const id = latest.headers.get('x-checkpoint-id')
+      if (id !== created.id || body !== payload) throw new Error(`node 3 answered ${String(id)} "${body}", expected ${String(created.id)} "${payload}"`)
+      return {
+        detail: `${created.id ?? ''} seq ${created.seq ?? '?'}, stored on ${(created.confirmedBy?.length ?? 0) + 1} nodes before the answer; node 3 read it back (confirmed by peers: ${latest.headers.get('x-checkpoint-confirmed') ?? '?'})`,
+        output: `node 3 says: ${body}`
+      }
+    }
+  },
+  {
     title: 'stop every node with SIGTERM',
     async run (ctx) {
       const cluster = clusterOf(ctx)

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts'
 import type { Mesh, PubsubMessage, MessageVerdict } from '../mesh/index.ts'
 import { MEMBERSHIP_TOPIC, decodeMembershipMessage, encodeMembershipMessage, type DeathNotice, type Heartbeat, type LoadReport } from './wire.ts'
 import { probeUntilSettled } from './probe.ts'
+import { RttProber } from './rtt.ts'
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
 
@@ -81,10 +82,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private readonly onConnect = (peerId: string): void => { this.onPeerConnect(peerId) }
   private readonly onDisconnect = (peerId: string): void => { void this.onPeerDisconnect(peerId) }
   private started = false
+  private readonly rtt: RttProber
 
   constructor (components: MembershipComponents, init: MembershipInit) {
     super()
     this.mesh = components.mesh
+    this.rtt = new RttProber(components.mesh)
     this.log = components.logger.child({ module: 'membership' })
     this.now = components.now ?? Date.now
     this.init = init
@@ -108,6 +111,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   start (): void {
     if (this.started) return
     this.started = true
+    this.rtt.start()
     this.mesh.setValidator(MEMBERSHIP_TOPIC, (msg) => this.validate(msg))
     this.unsubscribe = this.mesh.subscribe(MEMBERSHIP_TOPIC, (msg) => { this.receive(msg) })
     this.mesh.on('peer:connect', this.onConnect)
@@ -133,6 +137,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.mesh.off('peer:disconnect', this.onDisconnect)
     await this.publish({ v: 1, k: 'bye', inc: this.incarnation, seq: ++this.seq }).catch(() => {})
     this.unsubscribe?.()
+    this.rtt.stop()
   }
 
   /** Every known member, this node first, then by peer ID. */
@@ -213,6 +218,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
       }
       this.members.set(peerId, member)
       this.log.info({ peer: peerId }, 'member joined')
+      // A first RTT right away, so a young mesh's health is not blank for rttIntervalMs.
+      void this.measureRtt(member)
       this.emit('member:state', { ...member }, undefined)
     } else {
       // Gossip may deliver an old heartbeat late: only a newer one is news.
@@ -300,15 +307,16 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   private async measureRtts (): Promise<void> {
-    await Promise.all([...this.members.values()].filter(m => !m.self && this.safeIsConnected(m.peerId)).map(async m => {
-      const started = performance.now()
-      try {
-        await this.mesh.ping(m.peerId)
-        m.rttMs = Math.round((performance.now() - started) * 100) / 100
-      } catch {
-        delete m.rttMs
-      }
-    }))
+    await Promise.all([...this.members.values()].map(async m => { await this.measureRtt(m) }))
+  }
+
+  private async measureRtt (member: Member): Promise<void> {
+    if (member.self || !this.safeIsConnected(member.peerId)) return
+    try {
+      member.rttMs = Math.round(await this.rtt.measure(member.peerId) * 100) / 100
+    } catch {
+      delete member.rttMs
+    }
   }
 
   private safeIsConnected (peerId: string): boolean {

@@ -213,10 +213,6 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return (this.libp2p.services.dht as SingleKadDHT).routingTable?.size ?? 0
   }
 
-  /** Round-trip time to a connected peer, in ms (libp2p ping: whole milliseconds). */
-  async ping (peerId: string, signal?: AbortSignal): Promise<number> {
-    return await this.libp2p.services.ping.ping(peerIdFromString(peerId), { signal: signal ?? AbortSignal.timeout(2000) })
-  }
 
   /**
    * Remember a peer and where it listens; the reconnect loop keeps it connected from now on.

@@ -36,6 +36,10 @@ describe('mesh formation', () => {
     expect(other?.httpUrl).toBe(nodes[1]?.httpUrl)
     expect(report?.dht.routingTableSize).toBeGreaterThan(0)
 
+    // Round-trip times are measured as soon as a member joins, over a persistent echo stream.
+    await waitFor(() => (nodes[3] as IdlemeshNode).membership.list().filter(m => !m.self).every(m => m.rttMs !== undefined), { what: 'RTTs to every member' })
+    for (const m of (nodes[3] as IdlemeshNode).membership.list().filter(m => !m.self)) expect(m.rttMs).toBeLessThan(100)
+
     const metrics = await nodes[3]?.http.inject({ method: 'GET', url: '/metrics' })
     expect(metrics?.statusCode).toBe(200)
     expect(metrics?.body).toContain('idlemesh_members{state="alive"} 4')
