@@ -213,7 +213,6 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return (this.libp2p.services.dht as SingleKadDHT).routingTable?.size ?? 0
   }
 
-
   /**
    * Remember a peer and where it listens; the reconnect loop keeps it connected from now on.
    * Called with the addresses members announce in their heartbeats.
