@@ -198,20 +198,10 @@ export function initialActions (decision: RoutingDecision, receivedBy: string, r
 
 /**
  * 8 bytes that change whenever the record's mergeable state changes: anti-entropy compares
- * XORs of these per bucket to find what differs without listing everything.
+ * XORs of these per receipt-time partition to find what differs without listing everything.
  */
 export function versionHash (key: string, receivedAt: number, receivedBy: string, actions: ActionState[]): Buffer {
   return hash('sha256', `${key}\n${receivedAt}\n${receivedBy}\n${actions.map(canonicalState).join('\n')}`, 'buffer').subarray(0, 8)
-}
-
-/** Which of the 256 anti-entropy buckets a key falls in (FNV-1a of the key: cheap, the same everywhere). */
-export function bucketOf (key: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return (h ^ (h >>> 8) ^ (h >>> 16) ^ (h >>> 24)) & 0xff
 }
 
 // ---- what a peer may send: checked before anything is stored ----

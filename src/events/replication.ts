@@ -5,10 +5,10 @@ import type { Mesh, MessageVerdict, PubsubMessage } from '../mesh/index.ts'
 import { IdlemeshError } from '../errors.ts'
 import { eventError } from './errors.ts'
 import { parseActionStates, parseRecord, type ActionState, type EventRecord } from './record.ts'
-import type { EventStore } from './store.ts'
+import { PARTITION_MS, type EventStore } from './store.ts'
 import {
   EVENTS_TOPIC, PUSH_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodePush, decodePushReply, decodeSyncFrame,
-  decodeSyncRequest, decodeVersions, decodeWant, encodeWire, SYNC_CHUNK
+  decodeParts, decodePartWant, decodeSyncRequest, decodeVersions, decodeWant, encodeWire, SYNC_CHUNK
 } from './wire.ts'
 
 export interface EventReplicationInit {
@@ -36,6 +36,8 @@ const BATCH_MAX_BYTES = 512 * 1024
 const MAX_ORPHANS = 10_000
 const ITEM_OVERHEAD = 16
 const MAX_SYNC_FAILURES = 2
+/** Receipts this recent are left to gossip by the periodic anti-entropy rounds. */
+const FRESH_MS = 30_000
 const RETRY_MS = 500
 
 /**
@@ -44,9 +46,9 @@ const RETRY_MS = 500
  * - gossip: every new event, and every step of its actions, batched per turn of the event loop
  *   (signing a gossip message is the expensive part, so under load one carries many events);
  * - push: a direct stream to peers that confirm a durable copy, for sources with `ackReplicas`;
- * - anti-entropy: on every new connection and periodically, each node compares per-bucket
- *   digests with each peer and pulls what differs, so a node that was down, partitioned or
- *   killed right after its 202 converges with the others.
+ * - anti-entropy: on every new connection and periodically, each node compares digests per
+ *   hour and then per 10 s of receipt with each peer and pulls what differs, so a node that was
+ *   down, partitioned or killed right after its 202 converges with the others.
  */
 export class EventReplicator {
   readonly rejected: Record<string, number> = {}
@@ -216,12 +218,14 @@ export class EventReplicator {
 
   /**
    * Pulls from `peerId` what differs (anti-entropy) or, with `want`, those keys. Returns how
-   * many records changed here. One full round per peer at a time.
+   * many records changed here. One full round per peer at a time. A round skips the last
+   * FRESH_MS of receipts when `skipFresh` (the periodic rounds: gossip is still delivering
+   * those, and under load comparing them key by key would cost more than it finds).
    */
-  async syncWith (peerId: string, want?: string[]): Promise<number> {
+  async syncWith (peerId: string, want?: string[], options: { skipFresh?: boolean } = {}): Promise<number> {
     const running = this.syncing.get(peerId)
     if (running !== undefined && want === undefined) return await running
-    const run = this.pull(peerId, want)
+    const run = this.pull(peerId, want, options.skipFresh === true)
     if (want === undefined) this.syncing.set(peerId, run)
     try {
       const changed = await run
@@ -246,7 +250,7 @@ export class EventReplicator {
   }
 
   private syncAll (): void {
-    for (const peerId of this.c.mesh.connectedPeers()) void this.syncWith(peerId).catch(() => {})
+    for (const peerId of this.c.mesh.connectedPeers()) void this.syncWith(peerId, undefined, { skipFresh: true }).catch(() => {})
   }
 
   private async recordBytes (key: string): Promise<Uint8Array | undefined> {
@@ -381,16 +385,22 @@ export class EventReplicator {
     return 'valid'
   }
 
-  private async pull (peerId: string, want: string[] | undefined): Promise<number> {
+  private async pull (peerId: string, want: string[] | undefined, skipFresh: boolean): Promise<number> {
     const signal = AbortSignal.timeout(Math.max(this.init.requestTimeoutMs, 30_000))
     const stream = await this.c.mesh.dialProtocol(peerId, SYNC_PROTOCOL, AbortSignal.timeout(this.init.requestTimeoutMs))
     let changed = 0
     const durables: Array<Promise<void>> = []
     try {
-      const lp = lpStream(stream, { maxDataLength: this.init.maxRecordBytes + 64 * 1024 })
+      // Partition digests of a week of events are about 1 MiB: the frame limit allows for them.
+      const lp = lpStream(stream, { maxDataLength: Math.max(this.init.maxRecordBytes + 64 * 1024, 8 * 1024 * 1024) })
       const { store } = this.c
       if (want === undefined) {
-        await lp.write(encodeWire({ v: WIRE_VERSION, k: 'dig', d: store.bucketDigests() }), { signal })
+        await lp.write(encodeWire({ v: WIRE_VERSION, k: 'dig', hours: store.hourDigestList() }), { signal })
+        const parts = decodeParts((await lp.read({ signal })).subarray())
+        if (parts === undefined) throw new IdlemeshError('SYNC_BAD_RESPONSE', `peer ${peerId} sent malformed partition digests`, { status: 502 })
+        const freshFrom = Math.floor((Date.now() - FRESH_MS) / PARTITION_MS)
+        const differing = store.differingPartitions(parts.items).filter(part => !skipFresh || part < freshFrom)
+        await lp.write(encodeWire({ k: 'pwant', parts: differing }), { signal })
         const keys: string[] = []
         for (let more = true; more;) {
           const versions = decodeVersions((await lp.read({ signal })).subarray())
@@ -438,8 +448,10 @@ export class EventReplicator {
       const { store } = this.c
       let keys: string[]
       if (request.k === 'dig') {
-        const buckets = store.differingBuckets(request.d)
-        const versions = buckets.length === 0 ? [] : store.versionsIn(buckets)
+        await lp.write(encodeWire({ k: 'parts', items: store.partitionDigests(store.differingHours(request.hours)) }), { signal })
+        const partWant = decodePartWant((await lp.read({ signal })).subarray())
+        if (partWant === undefined) { stream.abort(new Error('malformed partition want')); return }
+        const versions = store.versionsIn(partWant.parts)
         for (let i = 0; i === 0 || i < versions.length; i += SYNC_CHUNK) {
           await lp.write(encodeWire({ k: 'vers', items: versions.slice(i, i + SYNC_CHUNK), more: i + SYNC_CHUNK < versions.length }), { signal })
         }

@@ -4,7 +4,7 @@ import type { KeyValueStore, Store } from '../store/index.ts'
 import type { Logger } from '../logger.ts'
 import { eventError } from './errors.ts'
 import {
-  bucketOf, mergeActions, preferBase, sameActions, stableJson, versionHash,
+  mergeActions, preferBase, sameActions, stableJson, versionHash,
   type ActionKind, type ActionState, type EventBase, type EventRecord
 } from './record.ts'
 
@@ -32,8 +32,8 @@ export interface EventMeta {
   decision: string
   /** Size of the base record's JSON, bytes. */
   bytes: number
-  /** Anti-entropy bucket of the key and the record's version hash (see record.ts). */
-  bucket: number
+  /** Anti-entropy partition (receipt time / PARTITION_MS) and the record's version hash. */
+  part: number
   hash: Buffer
 }
 
@@ -49,8 +49,15 @@ type Op = AbstractBatchOperation<Store, string, Uint8Array>
 
 const EMPTY = new Uint8Array(0)
 const TIME_DIGITS = 13
-const BUCKETS = 256
 const HASH_BYTES = 8
+/**
+ * Anti-entropy compares XORs of version hashes per receipt-time partition (10 s), grouped by
+ * hour: what differs between two nodes is nearly always recent, so a round exchanges a digest
+ * per hour, then per partition of the hours that differ, then keys of the partitions that
+ * differ, and never a list of everything.
+ */
+export const PARTITION_MS = 10_000
+export const PARTITIONS_PER_HOUR = 360
 
 interface IndexJson { s: string, t: number, by: string, k: ActionKind[], d: string, n: number }
 
@@ -60,7 +67,9 @@ export class EventStore {
   private readonly retentionMs: number
   private readonly now: () => number
   private readonly metas = new Map<string, EventMeta>()
-  private readonly digests = Buffer.alloc(BUCKETS * HASH_BYTES)
+  private readonly partDigests = new Map<number, Buffer>()
+  private readonly hourDigests = new Map<number, Buffer>()
+  private readonly partKeys = new Map<number, Set<string>>()
   /** Base records accepted but not yet on disk: readable at once. */
   private readonly unflushed = new Map<string, Uint8Array>()
   /** Keys whose latest write is not on disk yet, and the promise of that write. */
@@ -97,10 +106,10 @@ export class EventStore {
         actions: actions.get(k) ?? index.k.map(() => ({ state: 'pending', gen: 0 })),
         decision: index.d,
         bytes: index.n,
-        bucket: bucketOf(k),
+        part: 0,
         hash: Buffer.alloc(HASH_BYTES)
       }
-      this.setHash(k, meta)
+      this.index(k, meta)
       this.metas.set(k, meta)
     }
     this.log.info({ events: this.metas.size }, 'event store open')
@@ -187,10 +196,10 @@ export class EventStore {
         actions: record.actions.map(a => ({ ...a })),
         decision,
         bytes: bytes.length,
-        bucket: bucketOf(key),
+        part: 0,
         hash: Buffer.alloc(HASH_BYTES)
       }
-      this.setHash(key, meta)
+      this.index(key, meta)
       this.metas.set(key, meta)
       this.unflushed.set(key, bytes)
       const durable = this.write(key, [
@@ -212,13 +221,14 @@ export class EventStore {
         : record.actions.map(a => ({ ...a }))
       if (existing.decision !== decision) this.log.warn({ key }, 'two nodes routed the same event differently; keeping the earliest receipt and its actions: align their webhooks config')
       const oldTime = timeKey(existing.receivedAt, key)
+      this.unindex(key, existing)
       existing.receivedAt = record.base.receivedAt
       existing.receivedBy = record.base.receivedBy
       existing.kinds = record.base.decision.actions.map(a => a.kind)
       existing.decision = decision
       existing.bytes = bytes.length
       existing.actions = actions
-      this.setHash(key, existing)
+      this.index(key, existing)
       this.unflushed.set(key, bytes)
       const durable = this.write(key, [
         { type: 'put', key: `r!${key}`, value: bytes },
@@ -243,7 +253,8 @@ export class EventStore {
     const merged = mergeActions(meta.actions, actions, key)
     if (sameActions(merged, meta.actions)) return { outcome: 'same', durable: this.durable(key) }
     meta.actions = merged
-    this.setHash(key, meta)
+    this.unindex(key, meta)
+    this.index(key, meta)
     const durable = this.write(key, [{ type: 'put', key: `a!${key}`, value: actionBytes(merged) }], options.sync ?? true)
     this.emit(key, 'changed')
     return { outcome: 'changed', durable }
@@ -255,27 +266,36 @@ export class EventStore {
     return () => { this.listeners.delete(listener) }
   }
 
-  /** XOR of the version hashes of each bucket's records: 256 × 8 bytes. */
-  bucketDigests (): Buffer {
-    return Buffer.from(this.digests)
+  /** [hour, XOR of the version hashes of its records], for every hour holding records. */
+  hourDigestList (): Array<[number, Uint8Array]> {
+    return [...this.hourDigests.entries()]
   }
 
-  /** Buckets whose digest differs from `theirs` (256 × 8 bytes). */
-  differingBuckets (theirs: Uint8Array): number[] {
-    const out: number[] = []
-    for (let b = 0; b < BUCKETS; b++) {
-      const at = b * HASH_BYTES
-      if (Buffer.compare(this.digests.subarray(at, at + HASH_BYTES), theirs.subarray(at, at + HASH_BYTES)) !== 0) out.push(b)
-    }
-    return out
+  /** Hours whose digest differs from `theirs` (a peer's hourDigestList), among those held here. */
+  differingHours (theirs: Array<[number, Uint8Array]>): number[] {
+    const other = new Map(theirs.map(([hour, d]) => [hour, Buffer.from(d)]))
+    return [...this.hourDigests.entries()].filter(([hour, d]) => !d.equals(other.get(hour) ?? ZERO)).map(([hour]) => hour)
   }
 
-  /** [key, version hash] of every record in the given buckets. */
-  versionsIn (buckets: number[]): Array<[string, Uint8Array]> {
-    const wanted = new Set(buckets)
+  /** [partition, digest] of every partition held here within the given hours. */
+  partitionDigests (hours: number[]): Array<[number, Uint8Array]> {
+    const wanted = new Set(hours)
+    return [...this.partDigests.entries()].filter(([part]) => wanted.has(Math.floor(part / PARTITIONS_PER_HOUR)))
+  }
+
+  /** Partitions of `theirs` whose digest differs from this node's (or that this node lacks). */
+  differingPartitions (theirs: Array<[number, Uint8Array]>): number[] {
+    return theirs.filter(([part, d]) => !(this.partDigests.get(part) ?? ZERO).equals(Buffer.from(d))).map(([part]) => part)
+  }
+
+  /** [key, version hash] of every record in the given partitions. */
+  versionsIn (parts: number[]): Array<[string, Uint8Array]> {
     const out: Array<[string, Uint8Array]> = []
-    for (const [key, meta] of this.metas) {
-      if (wanted.has(meta.bucket)) out.push([key, meta.hash])
+    for (const part of parts) {
+      for (const key of this.partKeys.get(part) ?? []) {
+        const meta = this.metas.get(key)
+        if (meta !== undefined) out.push([key, meta.hash])
+      }
     }
     return out
   }
@@ -316,8 +336,7 @@ export class EventStore {
     }
     if (ops.length === 0) return 0
     for (const k of gone) {
-      const meta = this.metas.get(k) as EventMeta
-      xorInto(this.digests, meta.bucket, meta.hash)
+      this.unindex(k, this.metas.get(k) as EventMeta)
       this.metas.delete(k)
     }
     await this.enqueue(ops, false)
@@ -353,10 +372,27 @@ export class EventStore {
     }
   }
 
-  private setHash (key: string, meta: EventMeta): void {
-    xorInto(this.digests, meta.bucket, meta.hash)
+  /** Adds a record (its current receipt time and states) to the anti-entropy digests. */
+  private index (key: string, meta: EventMeta): void {
+    meta.part = Math.floor(meta.receivedAt / PARTITION_MS)
     meta.hash = versionHash(key, meta.receivedAt, meta.receivedBy, meta.actions)
-    xorInto(this.digests, meta.bucket, meta.hash)
+    xorInto(this.partDigests, meta.part, meta.hash)
+    xorInto(this.hourDigests, Math.floor(meta.part / PARTITIONS_PER_HOUR), meta.hash)
+    let keys = this.partKeys.get(meta.part)
+    if (keys === undefined) {
+      keys = new Set()
+      this.partKeys.set(meta.part, keys)
+    }
+    keys.add(key)
+  }
+
+  /** Takes a record out of the digests (before it changes or goes). */
+  private unindex (key: string, meta: EventMeta): void {
+    xorInto(this.partDigests, meta.part, meta.hash)
+    xorInto(this.hourDigests, Math.floor(meta.part / PARTITIONS_PER_HOUR), meta.hash)
+    const keys = this.partKeys.get(meta.part)
+    keys?.delete(key)
+    if (keys?.size === 0) this.partKeys.delete(meta.part)
   }
 
   private write (key: string, ops: Op[], sync: boolean, onDurable?: () => void): Promise<void> {
@@ -432,7 +468,15 @@ function pad (ms: number): string {
   return String(Math.max(0, Math.floor(ms))).padStart(TIME_DIGITS, '0')
 }
 
-function xorInto (target: Buffer, bucket: number, hash: Buffer): void {
-  const at = bucket * HASH_BYTES
-  for (let i = 0; i < HASH_BYTES; i++) target[at + i] = (target[at + i] as number) ^ (hash[i] as number)
+const ZERO = Buffer.alloc(HASH_BYTES)
+
+/** XORs `hash` into the digest of `slot`; a digest back to zero is dropped (zero = absent). */
+function xorInto (digests: Map<number, Buffer>, slot: number, hash: Buffer): void {
+  let digest = digests.get(slot)
+  if (digest === undefined) {
+    digest = Buffer.alloc(HASH_BYTES)
+    digests.set(slot, digest)
+  }
+  for (let i = 0; i < HASH_BYTES; i++) digest[i] = (digest[i] as number) ^ (hash[i] as number)
+  if (digest.equals(ZERO)) digests.delete(slot)
 }

@@ -12,9 +12,11 @@ import { z } from 'zod'
  *   ack       { v, k:'ack', keys }   "I hold these durably", for the receiver of `ack` keys
  *
  * Direct protocol SYNC_PROTOCOL (anti-entropy and pulls), the asker speaks first:
- *   → { v, k:'dig', d: 256 × 8 bytes }  XOR of version hashes per bucket
- *   ← { k:'vers', items: [key, hash][], more } … every record of the buckets that differ, in
- *                                        frames of at most SYNC_CHUNK items; `more` until the last
+ *   → { v, k:'dig', hours: [hour, digest][] }  XOR of version hashes per hour of receipt
+ *   ← { k:'parts', items: [partition, digest][] }  the 10-s partitions of the hours that differ
+ *   → { k:'pwant', parts }                 the partitions whose digests differ
+ *   ← { k:'vers', items: [key, hash][], more } …  every record of those partitions, in frames of
+ *                                        at most SYNC_CHUNK items; `more` until the last
  *   → { k:'want', keys, more } …         the same way (as a request of its own, for pulls by key,
  *                                        with `v` and at most SYNC_CHUNK keys)
  *   ← { k:'rec', r: record JSON } …, then { k:'end', sent }
@@ -42,12 +44,16 @@ export type GossipRecords = z.infer<typeof recordsSchema>
 export type GossipActions = z.infer<typeof actionsSchema>
 export type GossipMessage = z.infer<typeof gossipSchema>
 
+const digest = bytes.refine(d => d.length === 8, 'an 8-byte digest')
+const slot = z.number().int().min(0)
 const requestSchema = z.discriminatedUnion('k', [
-  z.object({ v: z.literal(1), k: z.literal('dig'), d: bytes.refine(d => d.length === 256 * 8, 'digest of 256 buckets × 8 bytes') }),
+  z.object({ v: z.literal(1), k: z.literal('dig'), hours: z.array(z.tuple([slot, digest])).max(100_000) }),
   z.object({ v: z.literal(1), k: z.literal('want'), keys: z.array(key).max(SYNC_CHUNK), more: z.boolean().optional() })
 ])
 export type SyncRequest = z.infer<typeof requestSchema>
 
+const partsSchema = z.object({ k: z.literal('parts'), items: z.array(z.tuple([slot, digest])).max(10_000_000) })
+const partWantSchema = z.object({ k: z.literal('pwant'), parts: z.array(slot).max(10_000_000) })
 const versionsSchema = z.object({ k: z.literal('vers'), items: z.array(z.tuple([key, bytes])).max(SYNC_CHUNK), more: z.boolean() })
 const wantSchema = z.object({ k: z.literal('want'), keys: z.array(key).max(SYNC_CHUNK), more: z.boolean() })
 const frameSchema = z.discriminatedUnion('k', [
@@ -72,6 +78,8 @@ function decodeWith<T> (schema: z.ZodType<T>, data: Uint8Array): T | undefined {
 
 export const decodeGossip = (data: Uint8Array): GossipMessage | undefined => decodeWith(gossipSchema, data)
 export const decodeSyncRequest = (data: Uint8Array): SyncRequest | undefined => decodeWith(requestSchema, data)
+export const decodeParts = (data: Uint8Array): z.infer<typeof partsSchema> | undefined => decodeWith(partsSchema, data)
+export const decodePartWant = (data: Uint8Array): z.infer<typeof partWantSchema> | undefined => decodeWith(partWantSchema, data)
 export const decodeVersions = (data: Uint8Array): z.infer<typeof versionsSchema> | undefined => decodeWith(versionsSchema, data)
 export const decodeWant = (data: Uint8Array): z.infer<typeof wantSchema> | undefined => decodeWith(wantSchema, data)
 export const decodeSyncFrame = (data: Uint8Array): SyncFrame | undefined => decodeWith(frameSchema, data)
