@@ -200,7 +200,9 @@ export class Dispatcher {
       if (this.inflight.has(slot(key, index))) return
       const kind = meta.kinds[index] as Action['kind']
       if (state.state === 'pending') {
-        this.track(key, index, async () => { await this.runAction(key, index, state.gen, false) })
+        // A generation above 0 means an earlier claim was released or taken over: the action
+        // may have run partly, so it runs as a retry (idempotent runners look for what it made).
+        this.track(key, index, async () => { await this.runAction(key, index, state.gen, state.gen > 0) })
         return
       }
       // Claimed or started by a member still around: it is on it.

@@ -106,4 +106,58 @@ describe('a node killed right after its 202, then restarted', () => {
     // B owns it among the three: B ran it.
     expect(runsOf(runs).find(r => r.key === `gh/${id}`)?.peerId).toBe(b.peerId)
   })
+
+  it('a command started by a node that is then killed is not run again: it ends unknown, and the next action still runs', async () => {
+    const runs = dirs.dir('runs.log')
+    const config = meshEventsConfig(runs, { commandSleepSeconds: 3 })
+    const { dirA, b, c, bootstrap } = await mesh(config)
+    writeNodeConfig(dirA, config)
+    const a = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
+    procs.push(a)
+    const ids = [a.runtime.peerId, b.peerId, c.peerId]
+    await waitFor(() => allAlive([b, c], ids), { what: 'B and C to see A alive' })
+    await waitFor(async () => ((await a.health()).events as EventsHealth).ready, { what: 'A ready' })
+
+    const id = idOwnedBy(a.runtime.peerId, ids)
+    const delivery = await githubDelivery('issues', issuePayload('crash-started'), id)
+    expect((await postWebhook(a.runtime.httpUrl, '/webhook/gh', delivery)).status).toBe(202)
+    // A runs the (slow) command: the others hear it started, and the command has recorded its run.
+    await waitFor(() => b.events.store.meta(`gh/${id}`)?.actions[0]?.state === 'started' && runsOf(runs).length === 1, { what: 'the command started on A' })
+    await a.kill('SIGKILL')
+
+    const view = await waitFor(async () => {
+      const v = await eventOn(b.httpUrl, id)
+      return v?.status === 'failed' && v.actions[1]?.state === 'succeeded' ? v : undefined
+    }, { timeoutMs: 20_000, what: 'the command marked unknown and the checkpoint done' })
+    expect(view.actions[0]).toMatchObject({ kind: 'command', state: 'unknown' })
+    expect(view.actions[0]?.error).toMatch(/not run again/)
+    expect([b.peerId, c.peerId]).toContain(view.actions[1]?.by)
+    expect(runsOf(runs).filter(r => r.key === `gh/${id}`)).toHaveLength(1)
+    expect(await c.checkpoints.history('runs/crash-started').then(h => h.length).catch(() => 0)).toBeLessThanOrEqual(1)
+  })
+
+  it('alone, a node restarted while its command ran marks it unknown instead of running it again', async () => {
+    const runs = dirs.dir('runs.log')
+    const config = meshEventsConfig(runs, { commandSleepSeconds: 3 })
+    const [dir] = await initMesh(dirs, 1) as [string]
+    writeNodeConfig(dir, config)
+    const a = await spawnNode(dir)
+    procs.push(a)
+    await waitFor(async () => ((await a.health()).events as EventsHealth).ready, { what: 'A ready' })
+    const delivery = await githubDelivery('issues', issuePayload('restart-started'))
+    expect((await postWebhook(a.runtime.httpUrl, '/webhook/gh', delivery)).status).toBe(202)
+    await waitFor(async () => (await eventOn(a.runtime.httpUrl, delivery.id))?.actions[0]?.state === 'started', { what: 'the command started' })
+    await a.kill('SIGKILL')
+
+    const restarted = await spawnNode(dir)
+    procs[0] = restarted
+    const view = await waitFor(async () => {
+      const v = await eventOn(restarted.runtime.httpUrl, delivery.id)
+      return v?.actions.every(x => x.state === 'succeeded' || x.state === 'unknown' || x.state === 'failed') === true ? v : undefined
+    }, { timeoutMs: 20_000, what: 'the event finished after the restart' })
+    expect(view.actions[0]).toMatchObject({ state: 'unknown', by: restarted.runtime.peerId })
+    expect(view.actions[0]?.error).toMatch(/restarted while the command ran/)
+    expect(view.actions[1]?.state).toBe('succeeded')
+    expect(runsOf(runs)).toHaveLength(1)
+  })
 })

@@ -12,9 +12,10 @@ export const RECORD_RUN = join(import.meta.dirname, 'fixtures', 'record-run.sh')
 /**
  * Webhook and event settings for mesh tests: a GitHub source `gh`, and for `issues.*` events a
  * command that records each run in `runsFile` followed by a checkpoint on stream
- * `runs/<repository name>`; timings short enough for tests.
+ * `runs/<repository name>` (the command sleeps `commandSleepSeconds` after recording its run);
+ * timings short enough for tests.
  */
-export function meshEventsConfig (runsFile: string, options: { ackReplicas?: number, cron?: ConfigInput['cron'] } = {}): ConfigInput {
+export function meshEventsConfig (runsFile: string, options: { ackReplicas?: number, cron?: ConfigInput['cron'], commandSleepSeconds?: number } = {}): ConfigInput {
   return {
     webhooks: {
       sources: { gh: { scheme: 'github', secrets: [GITHUB_SECRET], ackReplicas: options.ackReplicas ?? 0 } },
@@ -23,7 +24,7 @@ export function meshEventsConfig (runsFile: string, options: { ackReplicas?: num
         name: 'count-runs',
         match: { type: ['issues.*', 'cron.*'] },
         actions: [
-          { kind: 'command', argv: ['/bin/sh', RECORD_RUN, runsFile], timeoutMs: 10_000 },
+          { kind: 'command', argv: ['/bin/sh', RECORD_RUN, runsFile, ...(options.commandSleepSeconds === undefined ? [] : [String(options.commandSleepSeconds)])], timeoutMs: 10_000 },
           { kind: 'checkpoint', stream: 'runs/{{ payload.repository.name }}', label: '{{ event.type }} {{ event.id }}' }
         ]
       }]
