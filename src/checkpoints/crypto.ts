@@ -6,7 +6,7 @@
  * XChaCha20-Poly1305. test/checkpoints/crypto.test.ts proves byte-equality with the @noble
  * reference implementations.
  */
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { hchacha } from '@noble/ciphers/chacha.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
@@ -16,6 +16,7 @@ import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { checkpointError } from './format-errors.ts'
+import { ed25519Sign, ed25519Verify } from './ed25519.ts'
 
 const DAG_CBOR = 0x71
 const SHA2_256 = 0x12
@@ -127,10 +128,6 @@ function withPrefix (prefix: Uint8Array, raw: Uint8Array): Buffer {
   return der
 }
 
-export function ed25519PublicKeyObject (publicKey: Uint8Array): KeyObject {
-  return createPublicKey({ key: withPrefix(SPKI_ED25519_PREFIX, publicKey), format: 'der', type: 'spki' })
-}
-
 export interface Signer {
   /** Peer ID string of the node key: the `author` of what it seals. */
   readonly peerId: string
@@ -140,7 +137,8 @@ export interface Signer {
 
 /**
  * `privateKeyRaw` is libp2p's Ed25519 `PrivateKey.raw`: 32-byte seed || 32-byte public key.
- * The key is imported into OpenSSL once; @libp2p/crypto would re-import it on every sign.
+ * OpenSSL checks once that the halves belong together; signing then goes through libsodium
+ * (ed25519.ts), which takes the key in this very layout.
  */
 export function createSigner (privateKeyRaw: Uint8Array): Signer {
   if (!(privateKeyRaw instanceof Uint8Array) || privateKeyRaw.length !== 64) {
@@ -159,20 +157,21 @@ export function createSigner (privateKeyRaw: Uint8Array): Signer {
     throw checkpointError('CHECKPOINT_BAD_SIGNER_KEY', 'node key is corrupt: its public half does not match its seed')
   }
   const peerId = peerIdFromPublicKey(publicKeyFromRaw(publicKey)).toString()
+  const secretKey = privateKeyRaw.slice()
   return {
     peerId,
     publicKey,
-    sign: (message) => toBytes(sign(null, message, key))
+    sign: (message) => ed25519Sign(secretKey, message)
   }
 }
 
 // Resolved author keys. Authors are mesh members, so this stays small; the cap only bounds
 // what a flood of forged authors could cost.
 const AUTHOR_KEY_CACHE_MAX = 4096
-const authorKeys = new Map<string, KeyObject>()
+const authorKeys = new Map<string, Uint8Array>()
 
-/** Throws CHECKPOINT_BAD_SIGNATURE when `author` is not an Ed25519 peer ID. */
-export function authorKey (author: string): KeyObject {
+/** The author's raw Ed25519 public key; throws CHECKPOINT_BAD_SIGNATURE when `author` is not an Ed25519 peer ID. */
+export function authorKey (author: string): Uint8Array {
   let key = authorKeys.get(author)
   if (key !== undefined) return key
   let raw: Uint8Array | undefined
@@ -183,7 +182,7 @@ export function authorKey (author: string): KeyObject {
     throw checkpointError('CHECKPOINT_BAD_SIGNATURE', `author ${JSON.stringify(author.slice(0, 80))} is not a peer ID`, err)
   }
   if (raw === undefined) throw checkpointError('CHECKPOINT_BAD_SIGNATURE', `author ${author} is not an Ed25519 peer ID`)
-  key = ed25519PublicKeyObject(raw)
+  key = raw
   if (authorKeys.size >= AUTHOR_KEY_CACHE_MAX) {
     const oldest = authorKeys.keys().next().value
     if (oldest !== undefined) authorKeys.delete(oldest)
@@ -195,7 +194,7 @@ export function authorKey (author: string): KeyObject {
 /** Throws CHECKPOINT_BAD_SIGNATURE unless `sig` is `author`'s signature over the content id. */
 export function verifyAuthorSignature (author: string, id: CID, sig: Uint8Array): void {
   const key = authorKey(author)
-  if (sig.length !== SIG_BYTES || !verify(null, signingMessage(id), key, sig)) {
+  if (sig.length !== SIG_BYTES || !ed25519Verify(key, signingMessage(id), sig)) {
     throw checkpointError('CHECKPOINT_BAD_SIGNATURE', `signature is not valid for author ${author}`)
   }
 }

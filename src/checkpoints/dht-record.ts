@@ -3,7 +3,7 @@ import { CID } from 'multiformats/cid'
 import { z } from 'zod'
 import type { Signer } from './crypto.ts'
 import { authorKey, utf8 } from './crypto.ts'
-import { verify as edVerify } from 'node:crypto'
+import { ed25519Verify } from './ed25519.ts'
 import { compareHeads } from './format.ts'
 
 /**
@@ -60,7 +60,7 @@ export function decodeHeadRecord (value: Uint8Array, key?: Uint8Array): HeadReco
   if (!parsed.success) throw new Error('not an idlemesh head record')
   const record = parsed.data
   if (key !== undefined && new TextDecoder().decode(key) !== `/${DHT_NAMESPACE}/${record.stream}`) throw new Error('head record does not match its key')
-  if (!edVerify(null, signedBytes(record), authorKey(record.publisher), record.sig)) throw new Error('head record signature is not valid')
+  if (!ed25519Verify(authorKey(record.publisher), signedBytes(record), record.sig)) throw new Error('head record signature is not valid')
   return record
 }
 
