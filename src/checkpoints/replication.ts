@@ -41,6 +41,8 @@ type IngestOutcome = 'stored' | 'duplicate' | 'missing-parent'
 /** Largest gossip batch: a few hundred KiB keeps one message well under gossipsub's limits. */
 const BATCH_MAX_BYTES = 512 * 1024
 const ENVELOPE_OVERHEAD = 64
+/** Sync frames carry small envelopes in batches of up to this many bytes. */
+const SYNC_BATCH_BYTES = 256 * 1024
 /** Ack requests remembered for checkpoints not yet received. */
 const MAX_ACK_WANTED = 10_000
 
@@ -277,9 +279,11 @@ export class Replicator {
     // decodeEnvelope computed the id from these very bytes, so only the signature is left.
     verifyAuthorSignature(envelope.author, checkpoint.id, envelope.sig)
     openCheckpoint(envelope, this.c.keyring)
-    this.c.store.put(checkpoint)
+    const ackWanted = this.ackWanted.delete(id)
+    // A copy is synced only when its poster is waiting on it (see CheckpointStore).
+    this.c.store.put(checkpoint, { sync: ackWanted })
     this.backlog.delete(id)
-    if (this.ackWanted.delete(id)) this.ackWhenDurable(id)
+    if (ackWanted) this.ackWhenDurable(id)
     return 'stored'
   }
 
@@ -292,7 +296,7 @@ export class Replicator {
   }
 
   private ackWhenDurable (id: string): void {
-    void this.c.store.flush().then(() => {
+    void this.c.store.sync().then(() => {
       this.pendingAcks.push(id)
       this.scheduleFlush()
     }, () => {})
@@ -307,12 +311,24 @@ export class Replicator {
     const stream = await this.c.mesh.dialProtocol(peerId, SYNC_PROTOCOL, timeout)
     let stored = 0
     try {
-      const lp = lpStream(stream, { maxDataLength: this.init.chunkBytes + 1024 })
+      const lp = lpStream(stream, { maxDataLength: Math.max(this.init.chunkBytes, SYNC_BATCH_BYTES) + 64 * 1024 })
       await lp.write(encodeWire(request), { signal: timeout })
+      const ingestOne = (bytes: Uint8Array): void => {
+        try {
+          if (this.ingest(bytes) === 'stored') stored++
+        } catch (err) {
+          this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', peerId, (err as Error).message)
+          throw err
+        }
+      }
       for (;;) {
         const frame = decodeSyncFrame((await lp.read({ signal: timeout })).subarray())
         if (frame === undefined) throw new IdlemeshError('SYNC_BAD_RESPONSE', `peer ${peerId} sent a malformed sync frame`, { status: 502 })
         if (frame.k === 'end') break
+        if (frame.k === 'batch') {
+          for (const bytes of frame.items) ingestOne(bytes)
+          continue
+        }
         if (frame.size > this.init.maxEnvelopeBytes) throw new IdlemeshError('CHECKPOINT_TOO_LARGE', `peer ${peerId} offered ${frame.size} bytes`, { status: 413 })
         const expected = this.backlog.get(frame.id)?.chunks
         const bytes = new Uint8Array(frame.size)
@@ -329,12 +345,7 @@ export class Replicator {
           bytes.set(chunk, offset)
           offset += chunk.length
         }
-        try {
-          if (this.ingest(bytes) === 'stored') stored++
-        } catch (err) {
-          this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', peerId, (err as Error).message)
-          throw err
-        }
+        ingestOne(bytes)
       }
     } finally {
       await stream.close().catch(() => {})
@@ -369,13 +380,30 @@ export class Replicator {
       }
       const ids = missingFor(from, have, entry)
       let sent = 0
-      // Read in slices: bounded memory however much the peer lacks.
+      // Small envelopes travel many to a frame (one write, one read, one decode for hundreds of
+      // them); large ones in chunks. Read in slices: bounded memory however much the peer lacks.
+      let batch: Uint8Array[] = []
+      let batchBytes = 0
+      const flushBatch = async (): Promise<void> => {
+        if (batch.length === 0) return
+        await lp.write(encodeWire({ k: 'batch', items: batch }), { signal })
+        batch = []
+        batchBytes = 0
+      }
       for (let i = 0; i < ids.length; i += 256) {
         const slice = ids.slice(i, i + 256)
         const all = await store.getManyBytes(slice)
         for (let j = 0; j < slice.length; j++) {
           const bytes = all[j]
           if (bytes === undefined) continue
+          sent++
+          if (bytes.length <= SYNC_BATCH_BYTES) {
+            if (batchBytes + bytes.length > SYNC_BATCH_BYTES) await flushBatch()
+            batch.push(bytes)
+            batchBytes += bytes.length
+            continue
+          }
+          await flushBatch()
           const chunks = Math.ceil(bytes.length / this.init.chunkBytes)
           await lp.write(encodeWire({ k: 'env', id: slice[j], size: bytes.length, chunks }), { signal })
           // One chunk per write: each waits for the stream to drain, so a large envelope never
@@ -383,9 +411,9 @@ export class Replicator {
           for (let offset = 0; offset < bytes.length; offset += this.init.chunkBytes) {
             await lp.write(bytes.subarray(offset, offset + this.init.chunkBytes), { signal })
           }
-          sent++
         }
       }
+      await flushBatch()
       await lp.write(encodeWire({ k: 'end', sent }), { signal })
       await stream.close({ signal })
     } catch (err) {

@@ -12,8 +12,11 @@ import { compareHeads, pickLatest, type Checkpoint, type Head } from './format.t
  *   h!<stream>!<id>            the stream's heads (checkpoints no stored checkpoint names as parent)
  *   q!<stream>!<seq:16>!<id>   history in seq order
  * One checkpoint is one LevelDB batch, so a crash at any moment leaves either all of its keys or
- * none. Batches of concurrent puts are committed together with one fsync (group commit): every
- * put is acknowledged only after the synced write that carries it.
+ * none. Concurrent puts are committed together (group commit). A put that someone will be told
+ * about (a local post, a copy a poster asked an ack for) is synced to disk before it resolves;
+ * an ordinary copy from a peer is written without fsync: the OS keeps it across a process crash,
+ * and after a power loss anti-entropy fetches it again. Without that, every node of a busy mesh
+ * fsyncs for every checkpoint anyone posts.
  */
 
 export interface IndexEntry {
@@ -41,6 +44,7 @@ export class CheckpointStore {
   private readonly heads = new Map<string, Map<string, Head>>()
   private readonly streamCounts = new Map<string, number>()
   private pending: Op[] = []
+  private pendingNeedsSync = false
   /** Envelopes accepted but not yet on disk: readable at once, like everything else in memory. */
   private readonly unflushed = new Map<string, Uint8Array>()
   private waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
@@ -131,7 +135,7 @@ export class CheckpointStore {
    * in-memory view changes at once, in call order, so the next local post sees this one as a
    * head; the returned promise says when it is durable.
    */
-  put (checkpoint: Checkpoint): PutResult {
+  put (checkpoint: Checkpoint, options: { sync?: boolean } = {}): PutResult {
     const id = checkpoint.id.toString()
     if (this.index.has(id)) return { added: false, durable: Promise.resolve() }
     const { stream, seq } = checkpoint.envelope
@@ -150,7 +154,7 @@ export class CheckpointStore {
     }
     heads.set(id, { id: checkpoint.id, seq })
     this.unflushed.set(id, checkpoint.bytes)
-    const durable = this.enqueue(ops)
+    const durable = this.enqueue(ops, options.sync ?? true)
     void durable.finally(() => { this.unflushed.delete(id) }).catch(() => {})
     const entry = this.index.get(id) as IndexEntry
     for (const listener of this.addedListeners) listener(id, entry)
@@ -161,6 +165,12 @@ export class CheckpointStore {
   onAdded (listener: (id: string, entry: IndexEntry) => void): () => void {
     this.addedListeners.add(listener)
     return () => { this.addedListeners.delete(listener) }
+  }
+
+  /** Waits until everything written so far is synced to disk (fsync), not just written. */
+  async sync (): Promise<void> {
+    // A synced write makes LevelDB fsync its log, which covers every earlier write too.
+    await this.enqueue([{ type: 'put', key: 'sync', value: EMPTY }], true)
   }
 
   /** Waits for every pending write. */
@@ -180,8 +190,9 @@ export class CheckpointStore {
     return heads
   }
 
-  private async enqueue (ops: Op[]): Promise<void> {
+  private async enqueue (ops: Op[], sync: boolean): Promise<void> {
     for (const op of ops) this.pending.push(op)
+    if (sync) this.pendingNeedsSync = true
     const done = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
     if (this.flushing === undefined) this.scheduleFlush()
     await done
@@ -189,10 +200,12 @@ export class CheckpointStore {
 
   private scheduleFlush (): void {
     const ops = this.pending
+    const sync = this.pendingNeedsSync
+    this.pendingNeedsSync = false
     const waiters = this.waiters
     this.pending = []
     this.waiters = []
-    this.flushing = this.db.batch(ops, { sync: true }).then(() => {
+    this.flushing = this.db.batch(ops, { sync }).then(() => {
       for (const w of waiters) w.resolve()
     }, (err: Error) => {
       this.log.error({ err: err.message }, 'checkpoint write failed')

@@ -11,7 +11,9 @@ import { z } from 'zod'
  *
  * Direct protocol SYNC_PROTOCOL, one request, a stream of frames back:
  *   request   { v, have: { stream: head ids }, want?: ids, streams?: names }
- *   frames    { k:'env', id, size, chunks } then `chunks` raw byte frames; finally { k:'end', sent }
+ *   frames    { k:'batch', items: envelope bytes[] } for envelopes up to one chunk, many per frame;
+ *             { k:'env', id, size, chunks } then `chunks` raw byte frames for larger ones;
+ *             finally { k:'end', sent }
  * Direct protocol HEADS_PROTOCOL: request { v, streams?: names } → { v, heads: { stream: [[id, seq]] } }
  */
 export const CHECKPOINT_TOPIC = 'idlemesh/checkpoints/1'
@@ -53,6 +55,7 @@ const syncRequestSchema = z.object({
 export type SyncRequest = z.infer<typeof syncRequestSchema>
 
 const frameSchema = z.discriminatedUnion('k', [
+  z.object({ k: z.literal('batch'), items: z.array(bytes).min(1).max(4096) }),
   z.object({ k: z.literal('env'), id, size: z.number().int().min(1), chunks: z.number().int().min(1) }),
   z.object({ k: z.literal('end'), sent: z.number().int().min(0) })
 ])
