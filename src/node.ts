@@ -4,13 +4,12 @@ import type { Config } from './config/index.ts'
 import { IdlemeshError } from './errors.ts'
 import type { Logger } from './logger.ts'
 import { DATA_FILES, keyFileTooOpen, loadIdentity, loadMeshSecret, swarmKey, type MeshSecret } from './identity/index.ts'
-import { createMesh, type Mesh } from './mesh/index.ts'
-import { createMembership, machineLoadReport, type Membership } from './membership/index.ts'
+import { createMesh, penaliseInvalidMessages, type Mesh } from './mesh/index.ts'
+import { MEMBERSHIP_TOPIC, createMembership, machineLoadReport, type Membership } from './membership/index.ts'
 import { createHealth, healthRoutes, type Health } from './health/index.ts'
 import { createMetrics, type Metrics } from './metrics/index.ts'
 import { buildHttpApp, isLoopbackHost, parseHostPort } from './http/index.ts'
 import { openStore, sublevel, type Store } from './store/index.ts'
-import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import { checkpointRoutes } from './checkpoints/routes.ts'
 import {
   CHECKPOINT_TOPIC, CheckpointStore, DHT_NAMESPACE, Replicator, createCheckpointService, createKeyring, createSigner,
@@ -19,7 +18,7 @@ import {
 import { EVENTS_TOPIC, createEventService, eventRoutes, registerEventMetrics, type EventService } from './events/index.ts'
 import { webhookRoutes } from './webhooks/routes.ts'
 import { createWorkspaces } from './runner/index.ts'
-import { createRunnerFactory, createTaskService, eventTaskSink, registerTaskMetrics, taskRoutes, type TaskService } from './tasks/index.ts'
+import { TASK_TOPIC, createRunnerFactory, createTaskService, eventTaskSink, registerTaskMetrics, taskRoutes, type TaskService } from './tasks/index.ts'
 import { processAlive, readRuntime, removeRuntime, writeRuntime } from './runtime.ts'
 import { VERSION } from './version.ts'
 
@@ -101,34 +100,7 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       reconnect: config.reconnect,
       dhtValidators: { [DHT_NAMESPACE]: headRecordValidator },
       dhtSelectors: { [DHT_NAMESPACE]: headRecordSelector },
-      gossipsub: {
-        // Invalid checkpoints count against their sender, squared: one costs -10, three cross
-        // gossipsub's graylist threshold (-80) and its messages are ignored until the penalty
-        // decays. One alone must not cut off an honest node with, say, a config mismatch.
-        scoreParams: {
-          topics: {
-            [CHECKPOINT_TOPIC]: createTopicScoreParams({
-              topicWeight: 1,
-              timeInMeshWeight: 0,
-              firstMessageDeliveriesWeight: 0,
-              meshMessageDeliveriesWeight: 0,
-              meshFailurePenaltyWeight: 0,
-              invalidMessageDeliveriesWeight: -10,
-              invalidMessageDeliveriesDecay: 0.9
-            }),
-            // Malformed events count against their sender the same way.
-            [EVENTS_TOPIC]: createTopicScoreParams({
-              topicWeight: 1,
-              timeInMeshWeight: 0,
-              firstMessageDeliveriesWeight: 0,
-              meshMessageDeliveriesWeight: 0,
-              meshFailurePenaltyWeight: 0,
-              invalidMessageDeliveriesWeight: -10,
-              invalidMessageDeliveriesDecay: 0.9
-            })
-          }
-        }
-      }
+      gossipsub: penaliseInvalidMessages([MEMBERSHIP_TOPIC, CHECKPOINT_TOPIC, EVENTS_TOPIC, TASK_TOPIC])
     }, identity.peerId)
     await mesh.start()
     cleanups.push(async () => { await mesh.stop() })
