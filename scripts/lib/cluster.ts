@@ -20,13 +20,15 @@ import { waitFor } from './wait.ts'
  */
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..')
+/** What bin/idlemesh.mjs and `npm start` run a node with. */
+export const NODE_V8_FLAGS = ['--max-semi-space-size=2', '--no-concurrent-recompilation']
 
 export interface ClusterInit {
   /** Number of nodes. */
   size: number
   /** Where the cluster's own temporary directory is created: os.tmpdir(). */
   parentDir?: string
-  /** Repository root (holds dist/cli/entry.js, built by `npm run build`): this checkout. */
+  /** Repository root (holds dist/cli/main.js, built by `npm run build`): this checkout. */
   root?: string
   /** Node binary: the one running this script (Node 24 under npm scripts). */
   nodeBin?: string
@@ -114,8 +116,8 @@ export class Cluster {
     if (node.child !== undefined && isRunning(node.child)) throw new Error(`node ${index + 1} is already running (pid ${node.child.pid ?? '?'})`)
     const bootstrap = this.nodes.find(n => n.index !== index && n.runtime !== undefined)?.runtime?.multiaddrs[0]
     const args = [
-      // The shipped entry point: compiled JavaScript with the node's memory settings.
-      join(this.root, 'dist', 'cli', 'entry.js'), 'start',
+      // What ships: compiled JavaScript with the node's V8 settings (see bin/idlemesh.mjs).
+      ...NODE_V8_FLAGS, join(this.root, 'dist', 'cli', 'main.js'), 'start',
       '--data-dir', node.dataDir,
       '--listen', '/ip4/127.0.0.1/tcp/0',
       '--http', '127.0.0.1:0',
@@ -263,7 +265,7 @@ export class Cluster {
 
   private async initNode (index: number, meshSecret?: string): Promise<ClusterNode> {
     const dataDir = join(this.dir, `node-${index + 1}`)
-    const args = [join(this.root, 'dist', 'cli', 'entry.js'), 'init', '--data-dir', dataDir, ...(meshSecret === undefined ? [] : ['--mesh-secret', meshSecret])]
+    const args = [join(this.root, 'dist', 'cli', 'main.js'), 'init', '--data-dir', dataDir, ...(meshSecret === undefined ? [] : ['--mesh-secret', meshSecret])]
     const { stdout } = await run(this.nodeBin, args, { cwd: this.root, env: this.env, timeoutMs: INIT_TIMEOUT_MS })
     const peerId = /^peer ID: (\S+)$/m.exec(stdout)?.[1]
     if (peerId === undefined) throw new Error(`idlemesh init printed no peer ID for node ${index + 1}: ${lastNonEmptyLine(stdout) ?? '(nothing)'}`)
