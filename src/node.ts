@@ -87,7 +87,7 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
   try {
     const keyring = createKeyring(meshSecret.checkpointKeys)
     const signer = createSigner(identity.privateKey.raw)
-    const checkpointStore = new CheckpointStore(sublevel(store, 'cp'), logger)
+    const checkpointStore = new CheckpointStore(sublevel(store, 'cp'), logger, { blobDir: join(dataDir, 'blobs') })
     await checkpointStore.open()
 
     const mesh = createMesh({ logger }, {

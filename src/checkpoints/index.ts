@@ -3,7 +3,7 @@ export { CHECKPOINT_ERRORS, checkpointError, type CheckpointErrorCode } from './
 export { createKeyring, type Keyring, type KeyringEntry } from './keyring.ts'
 export { createSigner, type Signer } from './crypto.ts'
 export { verifyChain, type ChainReport, type ChainProblem, type ChainProblemReason } from './verify-chain.ts'
-export { CheckpointStore, type IndexEntry, type PutResult } from './store.ts'
+export { BLOB_MIN_BYTES, CheckpointStore, type CheckpointStoreInit, type IndexEntry, type PutResult } from './store.ts'
 export { Replicator, type ReplicationInit, type ReplicationComponents } from './replication.ts'
 export { createCheckpointService, toView, type CheckpointServiceInit, type CheckpointServiceComponents } from './service.ts'
 export { DHT_NAMESPACE, headRecordValidator, headRecordSelector, encodeHeadRecord, decodeHeadRecord, headRecordKey } from './dht-record.ts'

@@ -137,7 +137,7 @@ export function heal (left: IdlemeshNode[], right: IdlemeshNode[]): void {
 export async function countOnDisk (dataDir: string, stream: string): Promise<number> {
   const db = await openStore(join(dataDir, DATA_FILES.store))
   try {
-    const store = new CheckpointStore(sublevel(db, 'cp'), silentLogger())
+    const store = new CheckpointStore(sublevel(db, 'cp'), silentLogger(), { blobDir: join(dataDir, 'blobs') })
     await store.open()
     return store.count(stream)
   } finally {
