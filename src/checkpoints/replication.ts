@@ -41,6 +41,8 @@ type IngestOutcome = 'stored' | 'duplicate' | 'missing-parent'
 /** Largest gossip batch: a few hundred KiB keeps one message well under gossipsub's limits. */
 const BATCH_MAX_BYTES = 512 * 1024
 const ENVELOPE_OVERHEAD = 64
+/** Under load, at most one checkpoint gossip message per this many ms (see scheduleFlush). */
+const GOSSIP_INTERVAL_MS = 5
 /** Sync frames carry small envelopes in batches of up to this many bytes. */
 const SYNC_BATCH_BYTES = 256 * 1024
 /** Ack requests remembered for checkpoints not yet received. */
@@ -60,6 +62,7 @@ export class Replicator {
   private readonly log: Logger
   private outgoing: { items: Uint8Array[], ack: string[], bytes: number } = { items: [], ack: [], bytes: 0 }
   private flushScheduled = false
+  private lastFlushAt = 0
   /** Ids whose posters asked for a durability ack, with when they asked (bounded, oldest dropped). */
   private readonly ackWanted = new Map<string, number>()
   private pendingAcks: string[] = []
@@ -174,12 +177,18 @@ export class Replicator {
   private scheduleFlush (): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    // setImmediate batches every post that lands in the same turn of the event loop: under
-    // load one signed gossip message carries many checkpoints; alone, one waits microseconds.
-    setImmediate(() => {
+    // Every gossip message costs a signature to make and one to check on every receiver, which
+    // makes their number, not their size, the cost of replication under load. After a quiet
+    // spell a checkpoint leaves at once; while messages keep coming, at most one goes out every
+    // GOSSIP_INTERVAL_MS, carrying all that accumulated meanwhile.
+    const wait = this.lastFlushAt + GOSSIP_INTERVAL_MS - performance.now()
+    const flush = (): void => {
       this.flushScheduled = false
+      this.lastFlushAt = performance.now()
       this.flushOutgoing()
-    })
+    }
+    if (wait <= 0) setImmediate(flush)
+    else setTimeout(flush, wait)
   }
 
   private flushOutgoing (): void {
