@@ -250,13 +250,17 @@ export class Replicator {
       else this.wantAck(id)
     }
     let missing = false
+    let unknownKey = false
     for (const bytes of message.items) {
       try {
         const outcome = this.ingest(bytes)
         if (outcome === 'missing-parent') missing = true
       } catch (err) {
         this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', msg.from, (err as Error).message)
-        return 'reject'
+        if (!isUnknownKey(err)) return 'reject'
+        // Sealed with a key this node does not have yet: a rotation on its way round the mesh,
+        // not misbehaviour. No penalty; anti-entropy brings it once the key is here.
+        unknownKey = true
       }
     }
     if (missing) {
@@ -266,6 +270,7 @@ export class Replicator {
       void this.syncWith(msg.receivedFrom).catch(() => {})
       return 'ignore'
     }
+    if (unknownKey) return 'ignore'
     return 'valid'
   }
 
@@ -327,7 +332,9 @@ export class Replicator {
           if (this.ingest(bytes) === 'stored') stored++
         } catch (err) {
           this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', peerId, (err as Error).message)
-          throw err
+          // A key not here yet skips that checkpoint (and, missing their parent, its children);
+          // anything else means the peer sends invalid data: stop taking from it.
+          if (!isUnknownKey(err)) throw err
         }
       }
       for (;;) {
@@ -449,6 +456,10 @@ export class Replicator {
       stream.abort(err as Error)
     }
   }
+}
+
+function isUnknownKey (err: unknown): boolean {
+  return isIdlemeshError(err) && err.code === 'CHECKPOINT_UNKNOWN_KEY'
 }
 
 function sha256 (bytes: Uint8Array): Uint8Array {

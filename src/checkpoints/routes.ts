@@ -28,7 +28,8 @@
  * GET /checkpoints?stream=S[&limit=1..1000 (50)][&before=SEQ] → { checkpoints: CheckpointView[] }
  *   newest first, no payloads; `before` keeps only checkpoints whose seq is below it.
  * GET /streams → { streams: StreamSummary[] }
- * GET /checkpoints/verify?stream=S → ChainReport with every CID as its string.
+ * GET /checkpoints/verify?stream=S[&payloads=1] → ChainReport with every CID as its string;
+ *   payloads=1 also decrypts every payload.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { CID } from 'multiformats/cid'
@@ -54,6 +55,7 @@ export const CHECKPOINT_ROUTE_ERRORS = {
   LIMIT_INVALID: { status: 400, description: `limit is not an integer from 1 to ${MAX_HISTORY_LIMIT}` },
   BEFORE_INVALID: { status: 400, description: 'before is not a positive integer seq' },
   LOCAL_INVALID: { status: 400, description: 'local is not 1, true, 0 or false' },
+  PAYLOADS_INVALID: { status: 400, description: 'payloads is not 1, true, 0 or false' },
   FORMAT_INVALID: { status: 400, description: 'format is not raw or json' }
 } as const
 
@@ -122,8 +124,9 @@ export function checkpointRoutes (service: CheckpointService, init: CheckpointRo
       })
 
       scope.get('/checkpoints/verify', async (request) => {
-        const stream = streamParam(request.query as Query)
-        return reportJson(await service.verify(stream))
+        const query = request.query as Query
+        const stream = streamParam(query)
+        return reportJson(await service.verify(stream, { payloads: flagParam(query, 'payloads', 'PAYLOADS_INVALID') }))
       })
 
       scope.get('/checkpoints/:id', async (request, reply) => {
@@ -177,10 +180,14 @@ function intParam (query: Query, name: string, min: number, max: number, code: C
 }
 
 function localParam (query: Query): boolean {
-  const raw = single(query, 'local')
+  return flagParam(query, 'local', 'LOCAL_INVALID')
+}
+
+function flagParam (query: Query, name: string, code: CheckpointRouteErrorCode): boolean {
+  const raw = single(query, name)
   if (raw === undefined || raw === '0' || raw === 'false') return false
   if (raw === '' || raw === '1' || raw === 'true') return true
-  throw routeError('LOCAL_INVALID', `local must be 1 or 0, not ${JSON.stringify(raw.slice(0, 40))}`)
+  throw routeError(code, `${name} must be 1 or 0, not ${JSON.stringify(raw.slice(0, 40))}`)
 }
 
 function formatParam (query: Query): 'raw' | 'json' {

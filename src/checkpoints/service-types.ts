@@ -93,6 +93,10 @@ export interface CheckpointService {
   /** Newest first. */
   history: (stream: string, options?: HistoryOptions) => Promise<CheckpointView[]>
   streams: () => Promise<StreamSummary[]>
-  verify: (stream: string) => Promise<ChainReport>
+  /**
+   * Walks the stream's DAG: ids from the bytes, signatures, links, seqs. The id and signature
+   * already cover every ciphertext byte; `payloads` also decrypts each payload under the keyring.
+   */
+  verify: (stream: string, options?: { payloads?: boolean }) => Promise<ChainReport>
   health: () => Promise<CheckpointHealth>
 }

@@ -227,11 +227,11 @@ export function createCheckpointService (c: CheckpointServiceComponents, init: C
       })
     },
 
-    async verify (streamName: string) {
+    async verify (streamName: string, options: { payloads?: boolean } = {}) {
       const stream = validateStreamName(streamName)
       const heads = c.store.streamHeads(stream).map(h => h.id)
       if (heads.length === 0) throw notFound(`stream ${stream} has no checkpoint on this node`)
-      return await verifyChain(heads, async (id) => await c.store.getBytes(id.toString()), { keyring: c.keyring })
+      return await verifyChain(heads, async (id) => await c.store.getBytes(id.toString()), options.payloads === true ? { keyring: c.keyring } : {})
     },
 
     async health (): Promise<CheckpointHealth> {

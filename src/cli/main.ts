@@ -4,6 +4,7 @@ import { VERSION } from '../version.ts'
 import { registerInit } from './commands/init.ts'
 import { registerStart } from './commands/start.ts'
 import { registerHealth } from './commands/health.ts'
+import { registerSecret } from './commands/secret.ts'
 import { registerCheckpoint } from './commands/checkpoint.ts'
 import { registerStreams } from './commands/streams.ts'
 import { registerTasks } from './commands/tasks.ts'
@@ -22,6 +23,7 @@ export function buildProgram (): Command {
   registerInit(program)
   registerStart(program)
   registerHealth(program)
+  registerSecret(program)
   registerCheckpoint(program)
   registerStreams(program)
   registerTasks(program)

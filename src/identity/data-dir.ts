@@ -5,7 +5,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { IdlemeshError } from '../errors.ts'
-import { decodeMeshSecret, encodeMeshSecret, generateMeshSecret, type MeshSecret } from './mesh-secret.ts'
+import { decodeMeshSecret, encodeMeshSecret, generateMeshSecret, newCheckpointKey, type MeshSecret } from './mesh-secret.ts'
 
 /** Files of a node's data directory. */
 export const DATA_FILES = {
@@ -95,6 +95,19 @@ export function loadIdentity (dataDir: string): Identity {
 export function loadMeshSecret (dataDir: string): MeshSecret {
   const path = join(dataDir, DATA_FILES.meshSecret)
   return decodeMeshSecret(readSecretFile(path, 'mesh secret').toString('utf8'), path)
+}
+
+/**
+ * Appends a new checkpoint key to this data dir's mesh secret; the node seals with it from its
+ * next start. Returns the new key's id. Copy the file to every node of the mesh.
+ */
+export function addCheckpointKey (dataDir: string, now = new Date()): { keyId: string, meshSecretPath: string, keyIds: string[] } {
+  const path = join(dataDir, DATA_FILES.meshSecret)
+  const secret = loadMeshSecret(dataDir)
+  const key = newCheckpointKey(now)
+  const updated: MeshSecret = { ...secret, checkpointKeys: [...secret.checkpointKeys, key] }
+  writePrivateFile(path, encodeMeshSecret(updated))
+  return { keyId: key.id, meshSecretPath: path, keyIds: updated.checkpointKeys.map(k => k.id) }
 }
 
 function readSecretFile (path: string, what: string): Buffer {

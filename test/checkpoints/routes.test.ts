@@ -73,8 +73,8 @@ function fakeService () {
         return { stream, count: list.length, heads: 1, latest: { id: top.view.id, seq: top.view.seq } }
       })
     },
-    async verify (stream: string): Promise<ChainReport> {
-      calls.push({ method: 'verify', args: [stream] })
+    async verify (stream: string, options?: { payloads?: boolean }): Promise<ChainReport> {
+      calls.push({ method: 'verify', args: [stream, options] })
       const list = ofStream(stream)
       if (state.broken !== stream || list.length === 0) return { ok: true, checked: list.length, problems: [] }
       const child = CID.parse((list[0] as Entry).view.id)
@@ -371,6 +371,16 @@ describe('history, streams, verify', () => {
     const problem = { id: posted.id, parent: fakeId('gone'), reason: 'missing_parent', detail: `parent ${fakeId('gone')} is not stored` }
     expect(res.statusCode).toBe(200)
     expect(res.json()).toEqual({ ok: false, checked: 1, firstBroken: problem, problems: [problem] })
+  })
+
+  it('GET /checkpoints/verify decrypts payloads only when asked (payloads=1)', async () => {
+    const { app, calls } = build()
+    await app.inject({ method: 'GET', url: '/checkpoints/verify?stream=s' })
+    await app.inject({ method: 'GET', url: '/checkpoints/verify?stream=s&payloads=1' })
+    expect(calls.filter(c => c.method === 'verify').map(c => c.args)).toEqual([['s', { payloads: false }], ['s', { payloads: true }]])
+    const bad = await app.inject({ method: 'GET', url: '/checkpoints/verify?stream=s&payloads=maybe' })
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().error.code).toBe('PAYLOADS_INVALID')
   })
 
   it('an API token guards the checkpoint routes like every other', async () => {

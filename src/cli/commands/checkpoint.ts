@@ -200,11 +200,12 @@ export function registerCheckpoint (program: Command): void {
   withTarget(checkpoint.command('verify')
     .description('check every checkpoint of a stream (ids, signatures, links, seqs); exit 1 on any problem')
     .option('--stream <name>', 'stream to verify', 'default')
+    .option('--payloads', 'also decrypt every payload under the mesh keyring')
     .option('--json', 'print the report as JSON'))
-    .action(async (opts: TargetOptions & { stream: string }) => {
+    .action(async (opts: TargetOptions & { stream: string, payloads?: boolean }) => {
       await checkStream(opts.stream)
       const client = createApiClient(opts)
-      const { body } = await client.request<ChainReportJson>('GET', `/checkpoints/verify${query({ stream: opts.stream })}`)
+      const { body } = await client.request<ChainReportJson>('GET', `/checkpoints/verify${query({ stream: opts.stream, ...(opts.payloads === true ? { payloads: '1' } : {}) })}`)
       process.stdout.write(opts.json === true ? JSON.stringify(body, null, 2) + '\n' : renderReport(opts.stream, body) + '\n')
       if (!body.ok) {
         const first = body.firstBroken ?? body.problems[0]
