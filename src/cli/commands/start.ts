@@ -5,7 +5,6 @@ import { loadConfig } from '../../config/index.ts'
 import { IdlemeshError } from '../../errors.ts'
 import { DATA_FILES, defaultDataDir, initDataDir, isInitialised } from '../../identity/index.ts'
 import { createLogger } from '../../logger.ts'
-import { startNode } from '../../node.ts'
 
 interface StartOptions {
   dataDir?: string
@@ -47,6 +46,8 @@ export function registerStart (program: Command): void {
         const result = await initDataDir(dataDir)
         logger.info({ dataDir, peerId: result.peerId }, 'initialised a default data dir with a new mesh secret')
       }
+      // Loaded here, not at the top: every other command would otherwise load libp2p too.
+      const { startNode } = await import('../../node.ts')
       const node = await startNode({ dataDir, config, logger })
       process.stdout.write(`idlemesh node ${node.peerId} running; API ${node.httpUrl}; p2p ${node.multiaddrs().join(' ')}\n`)
 
