@@ -1,5 +1,5 @@
-import * as dagCbor from '@ipld/dag-cbor'
 import { z } from 'zod'
+import { decodeWire, encodeWire, wireBytes } from '../wire/index.ts'
 
 /**
  * Checkpoint messages between nodes, all dag-cbor.
@@ -22,7 +22,7 @@ export const HEADS_PROTOCOL = '/idlemesh/checkpoints/heads/1.0.0'
 export const WIRE_VERSION = 1
 
 const id = z.string().min(1).max(128)
-const bytes = z.custom<Uint8Array>(value => value instanceof Uint8Array, 'expected bytes')
+const bytes = wireBytes
 
 const batchSchema = z.object({ v: z.literal(1), k: z.literal('cps'), items: z.array(bytes).min(1).max(4096), ack: z.array(id).max(4096) })
 const announceSchema = z.object({
@@ -66,19 +66,10 @@ export type HeadsRequest = z.infer<typeof headsRequestSchema>
 const headsResponseSchema = z.object({ v: z.literal(1), heads: z.record(z.string().max(256), z.array(z.tuple([id, z.number().int().min(1)]))) })
 export type HeadsResponse = z.infer<typeof headsResponseSchema>
 
-export const encodeWire = (value: unknown): Uint8Array => dagCbor.encode(value)
+export { encodeWire }
 
-function decodeWith<T> (schema: z.ZodType<T>, data: Uint8Array): T | undefined {
-  try {
-    const parsed = schema.safeParse(dagCbor.decode(data))
-    return parsed.success ? parsed.data : undefined
-  } catch {
-    return undefined
-  }
-}
-
-export const decodeGossip = (data: Uint8Array): GossipMessage | undefined => decodeWith(gossipSchema, data)
-export const decodeSyncRequest = (data: Uint8Array): SyncRequest | undefined => decodeWith(syncRequestSchema, data)
-export const decodeSyncFrame = (data: Uint8Array): SyncFrame | undefined => decodeWith(frameSchema, data)
-export const decodeHeadsRequest = (data: Uint8Array): HeadsRequest | undefined => decodeWith(headsRequestSchema, data)
-export const decodeHeadsResponse = (data: Uint8Array): HeadsResponse | undefined => decodeWith(headsResponseSchema, data)
+export const decodeGossip = (data: Uint8Array): GossipMessage | undefined => decodeWire(gossipSchema, data)
+export const decodeSyncRequest = (data: Uint8Array): SyncRequest | undefined => decodeWire(syncRequestSchema, data)
+export const decodeSyncFrame = (data: Uint8Array): SyncFrame | undefined => decodeWire(frameSchema, data)
+export const decodeHeadsRequest = (data: Uint8Array): HeadsRequest | undefined => decodeWire(headsRequestSchema, data)
+export const decodeHeadsResponse = (data: Uint8Array): HeadsResponse | undefined => decodeWire(headsResponseSchema, data)

@@ -1,5 +1,5 @@
-import * as dagCbor from '@ipld/dag-cbor'
 import { z } from 'zod'
+import { decodeWire, encodeWire, wireBytes } from '../wire/index.ts'
 
 /**
  * Event messages between nodes: dag-cbor frames; a record inside is the JSON of
@@ -32,7 +32,7 @@ export const WIRE_VERSION = 1
 export const SYNC_CHUNK = 4096
 
 const key = z.string().min(3).max(1100)
-const bytes = z.custom<Uint8Array>(value => value instanceof Uint8Array, 'expected bytes')
+const bytes = wireBytes
 
 const recordsSchema = z.object({ v: z.literal(1), k: z.literal('evs'), items: z.array(bytes).min(1).max(4096), ack: z.array(key).max(4096) })
 const actionsSchema = z.object({ v: z.literal(1), k: z.literal('act'), items: z.array(z.tuple([key, bytes])).min(1).max(4096) })
@@ -65,23 +65,14 @@ export type SyncFrame = z.infer<typeof frameSchema>
 const pushSchema = z.object({ v: z.literal(1), k: z.literal('push'), items: z.array(bytes).min(1).max(4096) })
 const pushReplySchema = z.object({ k: z.literal('ok'), keys: z.array(key).max(4096) })
 
-export const encodeWire = (value: unknown): Uint8Array => dagCbor.encode(value)
+export { encodeWire }
 
-function decodeWith<T> (schema: z.ZodType<T>, data: Uint8Array): T | undefined {
-  try {
-    const parsed = schema.safeParse(dagCbor.decode(data))
-    return parsed.success ? parsed.data : undefined
-  } catch {
-    return undefined
-  }
-}
-
-export const decodeGossip = (data: Uint8Array): GossipMessage | undefined => decodeWith(gossipSchema, data)
-export const decodeSyncRequest = (data: Uint8Array): SyncRequest | undefined => decodeWith(requestSchema, data)
-export const decodeParts = (data: Uint8Array): z.infer<typeof partsSchema> | undefined => decodeWith(partsSchema, data)
-export const decodePartWant = (data: Uint8Array): z.infer<typeof partWantSchema> | undefined => decodeWith(partWantSchema, data)
-export const decodeVersions = (data: Uint8Array): z.infer<typeof versionsSchema> | undefined => decodeWith(versionsSchema, data)
-export const decodeWant = (data: Uint8Array): z.infer<typeof wantSchema> | undefined => decodeWith(wantSchema, data)
-export const decodeSyncFrame = (data: Uint8Array): SyncFrame | undefined => decodeWith(frameSchema, data)
-export const decodePush = (data: Uint8Array): z.infer<typeof pushSchema> | undefined => decodeWith(pushSchema, data)
-export const decodePushReply = (data: Uint8Array): z.infer<typeof pushReplySchema> | undefined => decodeWith(pushReplySchema, data)
+export const decodeGossip = (data: Uint8Array): GossipMessage | undefined => decodeWire(gossipSchema, data)
+export const decodeSyncRequest = (data: Uint8Array): SyncRequest | undefined => decodeWire(requestSchema, data)
+export const decodeParts = (data: Uint8Array): z.infer<typeof partsSchema> | undefined => decodeWire(partsSchema, data)
+export const decodePartWant = (data: Uint8Array): z.infer<typeof partWantSchema> | undefined => decodeWire(partWantSchema, data)
+export const decodeVersions = (data: Uint8Array): z.infer<typeof versionsSchema> | undefined => decodeWire(versionsSchema, data)
+export const decodeWant = (data: Uint8Array): z.infer<typeof wantSchema> | undefined => decodeWire(wantSchema, data)
+export const decodeSyncFrame = (data: Uint8Array): SyncFrame | undefined => decodeWire(frameSchema, data)
+export const decodePush = (data: Uint8Array): z.infer<typeof pushSchema> | undefined => decodeWire(pushSchema, data)
+export const decodePushReply = (data: Uint8Array): z.infer<typeof pushReplySchema> | undefined => decodeWire(pushReplySchema, data)

@@ -1,5 +1,5 @@
-import * as dagCbor from '@ipld/dag-cbor'
 import { z } from 'zod'
+import { decodeWire, encodeWire } from '../wire/index.ts'
 
 /**
  * Membership messages on the gossip topic. Gossipsub (StrictSign) authenticates the sender, so a
@@ -65,17 +65,10 @@ export type DeathNotice = z.infer<typeof deathSchema>
 export type MembershipMessage = z.infer<typeof messageSchema>
 
 export function encodeMembershipMessage (message: MembershipMessage): Uint8Array {
-  return dagCbor.encode(message)
+  return encodeWire(message)
 }
 
 /** Returns undefined for anything that is not a well-formed membership message. */
 export function decodeMembershipMessage (bytes: Uint8Array): MembershipMessage | undefined {
-  let value: unknown
-  try {
-    value = dagCbor.decode(bytes)
-  } catch {
-    return undefined
-  }
-  const parsed = messageSchema.safeParse(value)
-  return parsed.success ? parsed.data : undefined
+  return decodeWire(messageSchema, bytes)
 }

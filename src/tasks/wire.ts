@@ -5,6 +5,7 @@
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { z } from 'zod'
+import { decodeWire, encodeWire } from '../wire/index.ts'
 import { RECORD_VERSION, type TaskRecord } from './model.ts'
 import { WIRE_VERSION } from './constants.ts'
 
@@ -128,20 +129,7 @@ const syncFrame = z.discriminatedUnion('k', [
 ])
 export type SyncFrame = z.infer<typeof syncFrame>
 
-export function encodeWire (value: unknown): Uint8Array {
-  return dagCbor.encode(value)
-}
-
-function decodeWith<T> (schema: z.ZodType<T>, bytes: Uint8Array): T | undefined {
-  let value: unknown
-  try {
-    value = dagCbor.decode(bytes)
-  } catch {
-    return undefined
-  }
-  const parsed = schema.safeParse(value)
-  return parsed.success ? parsed.data : undefined
-}
+export { encodeWire }
 
 /** A record from the wire, or undefined when malformed. */
 export function parseRecord (value: unknown): TaskRecord | undefined {
@@ -161,8 +149,8 @@ export function decodeRecordBytes (bytes: Uint8Array): TaskRecord | undefined {
   }
 }
 
-export const decodeGossip = (bytes: Uint8Array): z.infer<typeof gossipSchema> | undefined => decodeWith(gossipSchema, bytes)
-export const decodeRpcRequest = (bytes: Uint8Array): RpcRequest | undefined => decodeWith(rpcRequest, bytes)
-export const decodeRpcResponse = (bytes: Uint8Array): RpcResponse | undefined => decodeWith(rpcResponse, bytes)
-export const decodeSyncRequest = (bytes: Uint8Array): z.infer<typeof syncRequest> | undefined => decodeWith(syncRequest, bytes)
-export const decodeSyncFrame = (bytes: Uint8Array): SyncFrame | undefined => decodeWith(syncFrame, bytes)
+export const decodeGossip = (bytes: Uint8Array): z.infer<typeof gossipSchema> | undefined => decodeWire(gossipSchema, bytes)
+export const decodeRpcRequest = (bytes: Uint8Array): RpcRequest | undefined => decodeWire(rpcRequest, bytes)
+export const decodeRpcResponse = (bytes: Uint8Array): RpcResponse | undefined => decodeWire(rpcResponse, bytes)
+export const decodeSyncRequest = (bytes: Uint8Array): z.infer<typeof syncRequest> | undefined => decodeWire(syncRequest, bytes)
+export const decodeSyncFrame = (bytes: Uint8Array): SyncFrame | undefined => decodeWire(syncFrame, bytes)
