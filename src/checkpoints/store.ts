@@ -3,8 +3,7 @@ import { open as openFile, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
-import type { AbstractBatchOperation } from 'abstract-level'
-import type { KeyValueStore, Store } from '../store/index.ts'
+import { GroupCommit, type BatchOp, type KeyValueStore } from '../store/index.ts'
 import type { Logger } from '../logger.ts'
 import { compareHeads, pickLatest, type Checkpoint, type Head } from './format.ts'
 
@@ -38,7 +37,7 @@ export interface PutResult {
   durable: Promise<void>
 }
 
-type Op = AbstractBatchOperation<Store, string, Uint8Array>
+type Op = BatchOp
 
 const EMPTY = new Uint8Array(0)
 const SEQ_DIGITS = 16
@@ -59,22 +58,18 @@ export class CheckpointStore {
   private readonly index = new Map<string, IndexEntry>()
   private readonly heads = new Map<string, Map<string, Head>>()
   private readonly streamCounts = new Map<string, number>()
-  private pending: Op[] = []
-  private pendingNeedsSync = false
-  /** Blob files the pending batch names; it is committed only once they are written. */
-  private pendingBlobs: Array<Promise<void>> = []
+  private readonly writes: GroupCommit
   /** Blob files written without fsync (copies from peers): sync() fsyncs them. */
   private readonly unsyncedBlobs = new Set<string>()
   private readonly blobDir: string
   /** Envelopes accepted but not yet on disk: readable at once, like everything else in memory. */
   private readonly unflushed = new Map<string, Uint8Array>()
-  private waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
-  private flushing?: Promise<void>
   private readonly addedListeners = new Set<(id: string, entry: IndexEntry) => void>()
 
   constructor (db: KeyValueStore, logger: Logger, init: CheckpointStoreInit) {
     this.db = db
     this.log = logger.child({ module: 'checkpoint-store' })
+    this.writes = new GroupCommit(db, this.log)
     this.blobDir = init.blobDir
   }
 
@@ -173,7 +168,9 @@ export class CheckpointStore {
     const heads = this.headsOf(stream)
     const sync = options.sync ?? true
     const blob = checkpoint.bytes.length > BLOB_MIN_BYTES
-    if (blob) this.pendingBlobs.push(this.writeBlob(id, checkpoint.bytes, sync))
+    // The batch that names a blob is written only once the file is: a committed checkpoint
+    // always has its bytes. Later writes wait with it, so the order on disk stays call order.
+    const ready = blob ? this.writeBlob(id, checkpoint.bytes, sync) : undefined
     const ops: Op[] = [
       { type: 'put', key: `e!${id}`, value: blob ? EMPTY : checkpoint.bytes },
       { type: 'put', key: `i!${id}`, value: dagCbor.encode({ s: stream, q: seq, p: parents }) },
@@ -185,7 +182,7 @@ export class CheckpointStore {
     }
     heads.set(id, { id: checkpoint.id, seq })
     this.unflushed.set(id, checkpoint.bytes)
-    const durable = this.enqueue(ops, sync)
+    const durable = this.writes.write(ops, { sync, ...(ready === undefined ? {} : { ready }) })
     void durable.finally(() => { this.unflushed.delete(id) }).catch(() => {})
     const entry = this.index.get(id) as IndexEntry
     for (const listener of this.addedListeners) listener(id, entry)
@@ -208,7 +205,7 @@ export class CheckpointStore {
       const file = await openFile(path, 'r')
       try { await file.sync() } finally { await file.close() }
     }))
-    await this.enqueue([{ type: 'put', key: 'sync', value: EMPTY }], true)
+    await this.writes.write([{ type: 'put', key: 'sync', value: EMPTY }], { sync: true })
   }
 
   private async writeBlob (id: string, bytes: Uint8Array, sync: boolean): Promise<void> {
@@ -241,10 +238,7 @@ export class CheckpointStore {
 
   /** Waits for every pending write. */
   async flush (): Promise<void> {
-    while (this.flushing !== undefined || this.pending.length > 0) {
-      if (this.flushing !== undefined) await this.flushing.catch(() => {})
-      else this.scheduleFlush()
-    }
+    await this.writes.flush()
   }
 
   private headsOf (stream: string): Map<string, Head> {
@@ -254,35 +248,6 @@ export class CheckpointStore {
       this.heads.set(stream, heads)
     }
     return heads
-  }
-
-  private async enqueue (ops: Op[], sync: boolean): Promise<void> {
-    for (const op of ops) this.pending.push(op)
-    if (sync) this.pendingNeedsSync = true
-    const done = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
-    if (this.flushing === undefined) this.scheduleFlush()
-    await done
-  }
-
-  private scheduleFlush (): void {
-    const ops = this.pending
-    const sync = this.pendingNeedsSync
-    const blobs = this.pendingBlobs
-    this.pendingNeedsSync = false
-    this.pendingBlobs = []
-    const waiters = this.waiters
-    this.pending = []
-    this.waiters = []
-    this.flushing = Promise.all(blobs).then(async () => { await this.db.batch(ops, { sync }) }).then(() => {
-      for (const w of waiters) w.resolve()
-    }, (err: Error) => {
-      this.log.error({ err: err.message }, 'checkpoint write failed')
-      for (const w of waiters) w.reject(err)
-    }).finally(() => {
-      this.flushing = undefined
-      // Whatever arrived during this write goes out in the next one, together.
-      if (this.pending.length > 0) this.scheduleFlush()
-    })
   }
 }
 

@@ -1,6 +1,5 @@
 import { hash } from 'node:crypto'
-import type { AbstractBatchOperation } from 'abstract-level'
-import type { KeyValueStore, Store } from '../store/index.ts'
+import { GroupCommit, type BatchOp, type KeyValueStore } from '../store/index.ts'
 import type { Logger } from '../logger.ts'
 import { eventError } from './errors.ts'
 import {
@@ -45,7 +44,7 @@ export interface MergeResult {
   durable: Promise<void>
 }
 
-type Op = AbstractBatchOperation<Store, string, Uint8Array>
+type Op = BatchOp
 
 const EMPTY = new Uint8Array(0)
 const TIME_DIGITS = 13
@@ -74,18 +73,14 @@ export class EventStore {
   private readonly unflushed = new Map<string, Uint8Array>()
   /** Keys whose latest write is not on disk yet, and the promise of that write. */
   private readonly pendingDurable = new Map<string, Promise<void>>()
-  private pending: Op[] = []
-  /** Whether the next batch must be synced: some write in it was promised durable. */
-  private pendingSync = false
-  private flushQueued = false
-  private waiters: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
-  private flushing?: Promise<void>
+  private readonly writes: GroupCommit
   private closed = false
   private readonly listeners = new Set<(key: string, outcome: MergeOutcome) => void>()
 
   constructor (db: KeyValueStore, logger: Logger, init: { retentionMs: number, now?: () => number }) {
     this.db = db
     this.log = logger.child({ module: 'event-store' })
+    this.writes = new GroupCommit(db, this.log)
     this.retentionMs = init.retentionMs
     this.now = init.now ?? Date.now
   }
@@ -346,11 +341,9 @@ export class EventStore {
 
   /** Waits for every pending write. */
   async flush (): Promise<void> {
-    while (this.flushing !== undefined || this.pending.length > 0) {
-      if (this.flushing !== undefined) await this.flushing.catch(() => {})
-      else this.scheduleFlush()
-    }
+    await this.writes.flush()
   }
+
 
   /** Flushes, then refuses further writes. Safe to call twice. */
   async close (): Promise<void> {
@@ -406,40 +399,9 @@ export class EventStore {
   }
 
   private async enqueue (ops: Op[], sync: boolean): Promise<void> {
-    for (const op of ops) this.pending.push(op)
-    if (sync) this.pendingSync = true
-    const done = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })
-    if (this.flushing === undefined && !this.flushQueued) {
-      // Everything written in this turn of the event loop (all the events of one gossip
-      // message, all the requests that arrived together) goes into one batch: a LevelDB batch
-      // call costs tens of microseconds however few operations it carries.
-      this.flushQueued = true
-      setImmediate(() => {
-        this.flushQueued = false
-        if (this.flushing === undefined && this.pending.length > 0) this.scheduleFlush()
-      })
-    }
-    await done
+    await this.writes.write(ops, { sync })
   }
 
-  private scheduleFlush (): void {
-    const ops = this.pending
-    const waiters = this.waiters
-    const sync = this.pendingSync
-    this.pending = []
-    this.waiters = []
-    this.pendingSync = false
-    this.flushing = this.db.batch(ops, { sync }).then(() => {
-      for (const w of waiters) w.resolve()
-    }, (err: Error) => {
-      this.log.error({ err: err.message }, 'event write failed')
-      for (const w of waiters) w.reject(err)
-    }).finally(() => {
-      this.flushing = undefined
-      // Whatever arrived during this write goes out in the next one, together.
-      if (this.pending.length > 0) this.scheduleFlush()
-    })
-  }
 }
 
 function digest (text: string): string {

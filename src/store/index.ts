@@ -20,3 +20,4 @@ export function sublevel (store: Store, name: string): KeyValueStore {
   // A sublevel has the same methods as its parent; only the generic parameters differ.
   return store.sublevel<string, Uint8Array>(name, { keyEncoding: 'utf8', valueEncoding: 'view' }) as unknown as KeyValueStore
 }
+export { GroupCommit, type BatchOp } from './group-commit.ts'
