@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { parse as parseYaml } from 'yaml'
+import { createRequire } from 'node:module'
 import { z } from 'zod'
 import { IdlemeshError } from '../errors.ts'
 import { configSchema, type Config } from './schema.ts'
@@ -64,7 +64,9 @@ function readConfigFile (file: string): Record<string, unknown> {
   }
   let parsed: unknown
   try {
-    parsed = parseYaml(text) ?? {}
+    // Loaded only when there is a file to read: a node on the embedded defaults never needs it.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml')
+    parsed = parse(text) ?? {}
   } catch (err) {
     throw new IdlemeshError('CONFIG_INVALID', `config file ${file} is not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`, { status: 400, cause: err })
   }
