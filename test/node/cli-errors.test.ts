@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { initMesh, runCli, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { CLI, childEnv, initMesh, runCli, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 /** Every file under dir with its size: "nothing written" means this does not change. */
 function snapshot (dir: string): string[] {
@@ -116,5 +117,34 @@ describe('idlemesh start refuses bad input with one clear line, a non-zero exit 
   it('an unknown command or option is a usage error', async () => {
     const result = await runCli(['strat'])
     expect(result.code).toBe(2)
+  })
+})
+
+describe('idlemesh start with no data dir and no config', () => {
+  it('sets up the default data dir ($IDLEMESH_DATA_DIR) with the embedded config and runs', async () => {
+    const dirs = tempDirs()
+    const dataDir = dirs.dir('home-default')
+    const { spawn } = await import('node:child_process')
+    const { existsSync, readFileSync } = await import('node:fs')
+    const child = spawn(process.execPath, [CLI, 'start', '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '127.0.0.1:0'], { env: childEnv({ IDLEMESH_DATA_DIR: dataDir }), stdio: 'ignore' })
+    try {
+      await waitFor(() => {
+        if (child.exitCode !== null) throw new Error(`start exited with ${child.exitCode}`)
+        return existsSync(join(dataDir, 'runtime.json'))
+      }, { timeoutMs: 20_000, what: 'the default node to start' })
+      const runtime = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as { httpUrl: string, pid: number }
+      expect(runtime.pid).toBe(child.pid)
+      expect(existsSync(join(dataDir, 'node.key'))).toBe(true)
+      expect(existsSync(join(dataDir, 'mesh.secret'))).toBe(true)
+      const health = await (await fetch(`${runtime.httpUrl}/health`)).json() as { summary: { alive: number } }
+      expect(health.summary.alive).toBe(1)
+    } finally {
+      if (child.exitCode === null) {
+        const exited = new Promise(resolve => child.once('exit', resolve))
+        child.kill('SIGTERM')
+        await exited
+      }
+      dirs.cleanup()
+    }
   })
 })

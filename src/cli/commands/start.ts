@@ -26,7 +26,6 @@ export function registerStart (program: Command): void {
     .option('--http <host:port>', 'HTTP API address (default 127.0.0.1:7701)')
     .option('--bootstrap <multiaddr>', 'peer to join through (repeatable)', collect)
     .action(async (opts: StartOptions) => {
-      const explicitDir = opts.dataDir ?? process.env.IDLEMESH_DATA_DIR
       const dataDir = opts.dataDir ?? defaultDataDir()
       const configFile = opts.config ?? process.env.IDLEMESH_CONFIG ?? (existsSync(join(dataDir, DATA_FILES.config)) ? join(dataDir, DATA_FILES.config) : undefined)
       // Validate everything before touching the disk: a refused start writes nothing.
@@ -40,7 +39,9 @@ export function registerStart (program: Command): void {
       })
       const logger = createLogger({ level: config.log.level })
       if (!isInitialised(dataDir)) {
-        if (explicitDir !== undefined || opts.config !== undefined) {
+        // The default dir (~/.idlemesh or $IDLEMESH_DATA_DIR) is set up on first start; a dir or
+        // config named on the command line is an operator's choice and must be initialised first.
+        if (opts.dataDir !== undefined || opts.config !== undefined) {
           throw new IdlemeshError('NOT_INITIALISED', `${dataDir} holds no node keys; run 'idlemesh init --data-dir ${dataDir}' first`, { status: 400 })
         }
         const result = await initDataDir(dataDir)
