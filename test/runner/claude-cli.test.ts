@@ -12,6 +12,7 @@ import { silentLogger } from '../../src/logger.ts'
 import { createRunner, type LogLine, type Runner } from '../../src/runner/index.ts'
 import { startAnthropicStub, type AnthropicStub } from '../fixtures/runner/anthropic-stub.ts'
 import { REAL_CLAUDE, makeTempDir } from './helpers.ts'
+import { claudeOfflineEnv } from '../fixtures/runner/claude-offline-env.ts'
 
 const REPLY = 'Stub says: the mesh is healthy.'
 
@@ -31,17 +32,7 @@ afterEach(async () => {
 })
 
 function offlineEnv (home: string): Record<string, string> {
-  return {
-    HOME: home,
-    ANTHROPIC_BASE_URL: stub.url,
-    ANTHROPIC_API_KEY: 'sk-ant-test-dummy',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    DISABLE_TELEMETRY: '1',
-    DISABLE_AUTOUPDATER: '1',
-    DISABLE_ERROR_REPORTING: '1',
-    HTTPS_PROXY: stub.url,
-    NO_PROXY: '127.0.0.1,localhost'
-  }
+  return claudeOfflineEnv(stub.url, home)
 }
 
 describe('runner with the real Claude Code CLI', () => {

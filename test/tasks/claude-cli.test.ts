@@ -10,6 +10,7 @@ import type { IdlemeshNode } from '../../src/node.ts'
 import { REAL_CLAUDE } from '../runner/helpers.ts'
 import { startAnthropicStub, type AnthropicStub } from '../fixtures/runner/anthropic-stub.ts'
 import { startTaskMesh, waitForStatus } from './helpers.ts'
+import { claudeOfflineEnv } from '../fixtures/runner/claude-offline-env.ts'
 
 const REPLY = 'Stub says: the task ran on the mesh.'
 
@@ -39,17 +40,7 @@ describe('tasks with the real Claude Code CLI', () => {
         maxTurns: 3,
         allowedTools: ['Read'],
         envPassThrough: [],
-        env: {
-          HOME: home,
-          ANTHROPIC_BASE_URL: stub.url,
-          ANTHROPIC_API_KEY: 'sk-ant-test-dummy',
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-          DISABLE_TELEMETRY: '1',
-          DISABLE_AUTOUPDATER: '1',
-          DISABLE_ERROR_REPORTING: '1',
-          HTTPS_PROXY: stub.url,
-          NO_PROXY: '127.0.0.1,localhost'
-        },
+        env: claudeOfflineEnv(stub.url, home),
         timeoutMs: 45_000,
         idleTimeoutMs: 30_000,
         exitGraceMs: 5000

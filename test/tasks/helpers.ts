@@ -6,6 +6,7 @@ import type { TaskView } from '../../src/tasks/index.ts'
 import { FAKE_CLAUDE } from '../runner/helpers.ts'
 import { initMesh, seesAllAlive, spawnNode, startTestNode, type NodeProcess, type TempDirs } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
+import type { RecordEntry } from '../runner/helpers.ts'
 
 export { FAKE_CLAUDE }
 
@@ -68,18 +69,8 @@ export async function startTaskMesh (dirs: TempDirs, count: number, tasksFor: (i
   return { nodes, dataDirs, record }
 }
 
-export interface RecordEntry {
-  event: 'start' | 'end' | 'grandchild' | 'ignored'
-  pid: number
-  at: number
-  mode?: string
-  argv?: string[]
-  cwd?: string
-  env?: Record<string, string>
-  prompt?: string
-  how?: string
-  childPid?: number
-}
+/** What the fake CLI records (test/fixtures/runner/fake-claude.mjs), one JSON line each. */
+export type { RecordEntry }
 
 export function readRecord (file: string): RecordEntry[] {
   let text = ''
