@@ -1,6 +1,7 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { parse } from 'yaml'
 import { describe, expect, it } from 'vitest'
-import { loadConfig, envToConfig } from '../../src/config/index.ts'
+import { configSchema, loadConfig, envToConfig } from '../../src/config/index.ts'
 import { tempDirs } from '../helpers/nodes.ts'
 
 describe('config', () => {
@@ -47,8 +48,11 @@ describe('config', () => {
     expect(() => loadConfig({ overrides: { colour: 'blue' } })).toThrow(/unknown field\(s\) "colour"/)
   })
 
-  it('the annotated example config is valid', () => {
-    const config = loadConfig({ file: new URL('../../config/idlemesh.example.yaml', import.meta.url).pathname, env: {} })
+  it('the annotated example config is valid and documents every section', () => {
+    const file = new URL('../../config/idlemesh.example.yaml', import.meta.url).pathname
+    const config = loadConfig({ file, env: {} })
     expect(config.membership.deadAfterMs).toBeGreaterThan(config.membership.suspectAfterMs)
+    const documented = Object.keys(parse(readFileSync(file, 'utf8')) as Record<string, unknown>).sort()
+    expect(documented).toEqual(Object.keys(configSchema.shape).sort())
   })
 })
