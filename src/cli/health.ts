@@ -1,5 +1,12 @@
 import type { HealthReport } from '../health/index.ts'
 import type { CheckpointHealth } from '../checkpoints/service-types.ts'
+import type { EventsHealth, WebhooksHealth } from '../events/index.ts'
+import type { TaskHealth } from '../tasks/index.ts'
+
+function counts (record: Record<string, number>): string {
+  const entries = Object.entries(record).filter(([, n]) => n > 0)
+  return entries.length === 0 ? 'none' : entries.map(([code, n]) => `${code} ${n}`).join(', ')
+}
 import { formatBytes, formatDuration, renderTable, shortPeerId } from './format.ts'
 
 export function renderHealth (report: HealthReport): string {
@@ -33,6 +40,16 @@ export function renderHealth (report: HealthReport): string {
         return [s.stream, mine == null ? '-' : `${mine.seq} ${mine.id.slice(0, 16)}…`, String(views.filter(v => v !== null).length), s.agree ? 'yes' : 'NO']
       })))
     }
+  }
+  const tasks = report.tasks as TaskHealth | undefined
+  if (tasks !== undefined) {
+    lines.push('', `tasks: ${tasks.running}/${tasks.capacity} running here${tasks.draining ? ' (draining)' : ''}, ${tasks.queued} queued, coordinating ${tasks.coordinating}, known ${tasks.known} (${counts(tasks.byStatus)}); spent today $${tasks.spentTodayUsd.toFixed(2)}${tasks.dailyBudgetUsd === undefined ? '' : ` of $${tasks.dailyBudgetUsd.toFixed(2)}`}`)
+  }
+  const events = report.events as EventsHealth | undefined
+  const webhooks = report.webhooks as WebhooksHealth | undefined
+  if (events !== undefined && webhooks !== undefined) {
+    lines.push(`events: ${events.stored} stored, ${events.queues.openEvents} with unfinished actions (${events.queues.runningActions} running, ${events.queues.waitingActions} waiting)${events.ready ? '' : ', not acting yet (syncing)'}`)
+    lines.push(`webhooks: ${webhooks.accepted} accepted, ${webhooks.duplicates} duplicates, rejected: ${counts(webhooks.rejected)}`)
   }
   return lines.join('\n')
 }

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { IdlemeshNode } from '../../src/node.ts'
+import { renderHealth } from '../../src/cli/health.ts'
+import type { HealthReport } from '../../src/health/index.ts'
 import { initMesh, memberStates, seesAllAlive, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -46,6 +48,10 @@ describe('mesh formation', () => {
     expect(metrics?.body).toContain('idlemesh_connected_peers 3')
     const health = await nodes[3]?.http.inject({ method: 'GET', url: '/health' })
     expect(health?.json().summary.alive).toBe(4)
+    // What `idlemesh health` prints for people: the mesh, then every module's queues and counters.
+    const table = renderHealth(health?.json() as HealthReport)
+    expect(table).toMatch(/mesh: 4 members, 4 alive/)
+    for (const section of [/^checkpoints: 0 stored/m, /^tasks: 0\/2 running here/m, /^events: 0 stored/m, /^webhooks: 0 accepted, 0 duplicates, rejected: none/m]) expect(table).toMatch(section)
   })
 
   it('a node that stops cleanly is marked left at once, not after the dead timeout', async () => {
