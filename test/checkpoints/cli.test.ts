@@ -1,87 +1,17 @@
 import { spawn, execFileSync } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { checkpointRoutes } from '../../src/checkpoints/routes.ts'
-import type { CheckpointService, CheckpointView, PostInput, PostResult } from '../../src/checkpoints/service-types.ts'
-import type { ChainReport } from '../../src/checkpoints/verify-chain.ts'
-import { IdlemeshError } from '../../src/errors.ts'
+import type { PostInput, PostResult } from '../../src/checkpoints/service-types.ts'
 import { buildHttpApp } from '../../src/http/index.ts'
 import { silentLogger } from '../../src/logger.ts'
+import { fakeId, fakeService, type FakeEntry } from './fake-service.ts'
 
 const CLI = resolve(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts')
-const AUTHOR = '12D3KooWFakeAuthorPeerIdForCliTests00000000000000'
-
-function fakeId (seed: string): string {
-  return CID.createV1(0x71, Digest.create(0x12, createHash('sha256').update(seed).digest())).toString()
-}
-
-interface Entry { view: CheckpointView, payload: Uint8Array }
-
-/** An in-memory CheckpointService (a linear chain per stream) that records what it was given. */
-function fakeService () {
-  const entries: Entry[] = []
-  const posts: PostInput[] = []
-  const state: { broken?: string } = {}
-  const ofStream = (stream: string): Entry[] => entries.filter(e => e.view.stream === stream).sort((a, b) => b.view.seq - a.view.seq)
-  const notFound = (what: string): IdlemeshError => new IdlemeshError('CHECKPOINT_NOT_FOUND', what, { status: 404 })
-  const service: CheckpointService = {
-    async post (input) {
-      posts.push(input)
-      const previous = ofStream(input.stream)[0]
-      const seq = (previous?.view.seq ?? 0) + 1
-      const view: CheckpointView = {
-        id: fakeId(`${input.stream}/${seq}/${Buffer.from(input.payload).toString('hex')}`),
-        stream: input.stream,
-        seq,
-        parents: previous === undefined ? [] : [previous.view.id],
-        author: AUTHOR,
-        time: Date.UTC(2025, 4, 6, 7, 8, seq),
-        meta: input.meta ?? {},
-        keyId: 'k1',
-        size: input.payload.length + 180
-      }
-      entries.push({ view, payload: input.payload.slice() })
-      return { ...view, confirmedBy: Array.from({ length: input.replicas ?? 0 }, (_, i) => `12D3KooWReplica${i}`) }
-    },
-    async latest (stream, options) {
-      const top = ofStream(stream)[0]
-      if (top === undefined) throw notFound(`stream ${stream} has no checkpoints`)
-      const local = options?.local === true
-      return { checkpoint: top.view, payload: top.payload, confirmed: !local, peersAsked: local ? 0 : 2, peersAnswered: local ? 0 : 2, source: 'local' as const }
-    },
-    async get (id) {
-      const entry = entries.find(e => e.view.id === id)
-      if (entry === undefined) throw notFound(`no checkpoint ${id}`)
-      return { checkpoint: entry.view, payload: entry.payload }
-    },
-    async history (stream, options) {
-      return ofStream(stream).map(e => e.view).filter(v => options?.beforeSeq === undefined || v.seq < options.beforeSeq).slice(0, options?.limit ?? 50)
-    },
-    async streams () {
-      return [...new Set(entries.map(e => e.view.stream))].map(stream => {
-        const list = ofStream(stream)
-        const top = list[0] as Entry
-        return { stream, count: list.length, heads: 1, latest: { id: top.view.id, seq: top.view.seq } }
-      })
-    },
-    async verify (stream): Promise<ChainReport> {
-      const list = ofStream(stream)
-      if (state.broken !== stream || list.length === 0) return { ok: true, checked: list.length, problems: [] }
-      const problem = { id: CID.parse((list[0] as Entry).view.id), parent: CID.parse(fakeId('gone')), reason: 'missing_parent' as const, detail: 'parent is not stored' }
-      return { ok: false, checked: list.length, firstBroken: problem, problems: [problem] }
-    },
-    async health () {
-      return { streams: [], syncBacklog: 0, rejected: {}, stored: entries.length }
-    }
-  }
-  return { service, entries, posts, state }
-}
 
 interface CliResult { code: number | null, stdout: Buffer, stderr: string }
 
@@ -133,7 +63,7 @@ describe('idlemesh checkpoint / streams against a real HTTP server', () => {
   })
   beforeEach(async () => {
     await app?.close()
-    fake = fakeService()
+    fake = fakeService({ replicaId: (i) => `12D3KooWReplica${i}`, peersAsked: 2 })
     app = buildHttpApp({ logger: silentLogger() }, { routes: [checkpointRoutes(fake.service, { maxPayloadBytes: 4 * 1024 * 1024 })] })
     await app.listen({ host: '127.0.0.1', port: 0 })
     url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
@@ -148,7 +78,7 @@ describe('idlemesh checkpoint / streams against a real HTTP server', () => {
     const posted = await runCli(['checkpoint', 'post', '--stream', 'owner/repo', '--file', file, '--meta', 'ticket=ABC-1', '--meta', 'Note=héllo wörld', '--label', 'nightly 100%', '--replicas', '1', ...node()])
     expect(posted.stderr).toBe('')
     expect(posted.code).toBe(0)
-    const id = (fake.entries[0] as Entry).view.id
+    const id = (fake.entries[0] as FakeEntry).view.id
     const text = posted.stdout.toString()
     expect(text).toContain('posted checkpoint 1 of stream owner/repo')
     expect(text).toContain(`id            ${id}`)
@@ -256,7 +186,7 @@ describe('idlemesh checkpoint / streams against a real HTTP server', () => {
     fake.state.broken = 's'
     const broken = await runCli(['checkpoint', 'verify', '--stream', 's', ...node()])
     expect(broken.code).toBe(1)
-    const id = (fake.entries[0] as Entry).view.id
+    const id = (fake.entries[0] as FakeEntry).view.id
     expectOneLineError(broken, new RegExp(`stream s does not verify: first broken link at ${id} -> ${fakeId('gone')} \\(missing_parent`))
     expect(broken.stdout.toString()).toContain(`${id}  missing_parent (parent ${fakeId('gone')})`)
   })

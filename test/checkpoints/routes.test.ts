@@ -1,93 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
+import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { checkpointRoutes } from '../../src/checkpoints/routes.ts'
-import type { CheckpointService, CheckpointView, LatestOptions, PostInput, PostResult } from '../../src/checkpoints/service-types.ts'
-import type { ChainReport } from '../../src/checkpoints/verify-chain.ts'
+import type { CheckpointView, PostInput, PostResult } from '../../src/checkpoints/service-types.ts'
 import { IdlemeshError } from '../../src/errors.ts'
 import { buildHttpApp } from '../../src/http/index.ts'
 import { silentLogger } from '../../src/logger.ts'
-
-const AUTHOR = '12D3KooWFakeAuthorPeerIdForRouteTests000000000000'
-
-function fakeId (seed: string): string {
-  return CID.createV1(0x71, Digest.create(0x12, createHash('sha256').update(seed).digest())).toString()
-}
-
-interface Entry { view: CheckpointView, payload: Uint8Array }
-
-/**
- * An in-memory CheckpointService: a linear chain per stream. It records every call, so the
- * tests can tell that bad input never reached it.
- */
-function fakeService () {
-  const entries: Entry[] = []
-  const calls: Array<{ method: string, args: unknown[] }> = []
-  const state: { failPost?: Error, broken?: string } = {}
-  const ofStream = (stream: string): Entry[] => entries.filter(e => e.view.stream === stream).sort((a, b) => b.view.seq - a.view.seq)
-  const notFound = (what: string): IdlemeshError => new IdlemeshError('CHECKPOINT_NOT_FOUND', what, { status: 404 })
-  const service: CheckpointService = {
-    async post (input: PostInput): Promise<PostResult> {
-      calls.push({ method: 'post', args: [input] })
-      if (state.failPost !== undefined) throw state.failPost
-      const previous = ofStream(input.stream)[0]
-      const seq = (previous?.view.seq ?? 0) + 1
-      const view: CheckpointView = {
-        id: fakeId(`${input.stream}/${seq}/${Buffer.from(input.payload).toString('hex')}`),
-        stream: input.stream,
-        seq,
-        parents: previous === undefined ? [] : [previous.view.id],
-        author: AUTHOR,
-        time: 1_700_000_000_000 + seq,
-        meta: input.meta ?? {},
-        keyId: 'k1',
-        size: input.payload.length + 180
-      }
-      entries.push({ view, payload: input.payload.slice() })
-      return { ...view, confirmedBy: Array.from({ length: input.replicas ?? 0 }, (_, i) => `peer-${i}`) }
-    },
-    async latest (stream: string, options?: LatestOptions) {
-      calls.push({ method: 'latest', args: [stream, options] })
-      const top = ofStream(stream)[0]
-      if (top === undefined) throw notFound(`stream ${stream} has no checkpoints`)
-      const local = options?.local === true
-      return { checkpoint: top.view, payload: top.payload, confirmed: !local, peersAsked: local ? 0 : 3, peersAnswered: local ? 0 : 2, source: 'local' as const }
-    },
-    async get (id: string) {
-      calls.push({ method: 'get', args: [id] })
-      const entry = entries.find(e => e.view.id === id)
-      if (entry === undefined) throw notFound(`no checkpoint ${id}`)
-      return { checkpoint: entry.view, payload: entry.payload }
-    },
-    async history (stream, options) {
-      calls.push({ method: 'history', args: [stream, options] })
-      return ofStream(stream).map(e => e.view).filter(v => options?.beforeSeq === undefined || v.seq < options.beforeSeq).slice(0, options?.limit ?? 50)
-    },
-    async streams () {
-      calls.push({ method: 'streams', args: [] })
-      const names = [...new Set(entries.map(e => e.view.stream))]
-      return names.map(stream => {
-        const list = ofStream(stream)
-        const top = list[0] as Entry
-        return { stream, count: list.length, heads: 1, latest: { id: top.view.id, seq: top.view.seq } }
-      })
-    },
-    async verify (stream: string, options?: { payloads?: boolean }): Promise<ChainReport> {
-      calls.push({ method: 'verify', args: [stream, options] })
-      const list = ofStream(stream)
-      if (state.broken !== stream || list.length === 0) return { ok: true, checked: list.length, problems: [] }
-      const child = CID.parse((list[0] as Entry).view.id)
-      const parent = CID.parse(fakeId('gone'))
-      const problem = { id: child, parent, reason: 'missing_parent' as const, detail: `parent ${parent.toString()} is not stored` }
-      return { ok: false, checked: list.length, firstBroken: problem, problems: [problem] }
-    },
-    async health () {
-      return { streams: [], syncBacklog: 0, rejected: {}, stored: entries.length }
-    }
-  }
-  return { service, calls, entries, state }
-}
+import { FAKE_AUTHOR, fakeId, fakeService, type FakeEntry } from './fake-service.ts'
 
 function build (maxPayloadBytes?: number) {
   const fake = fakeService()
@@ -266,7 +184,7 @@ describe('GET /checkpoints/latest and /checkpoints/:id', () => {
       'x-checkpoint-stream': 'owner/repo',
       'x-checkpoint-seq': '2',
       'x-checkpoint-parents': first.id,
-      'x-checkpoint-author': AUTHOR,
+      'x-checkpoint-author': FAKE_AUTHOR,
       'x-checkpoint-time': String(second.time),
       'x-checkpoint-key-id': 'k1',
       'x-checkpoint-size': String(second.size),
@@ -325,7 +243,7 @@ describe('GET /checkpoints/latest and /checkpoints/:id', () => {
 
   it('never sends a malformed content type from metadata as a header', async () => {
     const { app, entries } = await seeded()
-    const top = entries[1] as Entry
+    const top = entries[1] as FakeEntry
     top.view = { ...top.view, meta: { ...top.view.meta, contentType: 'text/html\r\nset-cookie: x=1' } }
     const res = await app.inject({ method: 'GET', url: '/checkpoints/latest?stream=owner/repo' })
     expect(res.statusCode).toBe(200)
