@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --max-semi-space-size=2 --no-concurrent-recompilation
-// Launcher for the `idlemesh` command. It runs the compiled node (dist/, built by `npm ci` or
+// Launcher for the `idlemesh` command. It runs the bundled node (dist/idlemesh.mjs, built by `npm ci` or
 // `npm run build`) with the node's V8 settings. idlemesh needs Node >= 22
 // (libp2p 3): on an older system Node it re-runs itself on the Node 24 binary that the `node`
 // devDependency installs into node_modules, forwarding signals so that `kill PID` and Ctrl-C
@@ -10,12 +10,12 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 // A young generation of at most 2 MB per semi-space, and optimised code compiled on the main
-// thread rather than on helper threads: an idle node holds ~118 MB instead of ~144 MB, for about
+// thread rather than on helper threads: an idle node held ~118 MB instead of ~144 MB, for about
 // the same CPU per request (--optimize-for-size reached ~112 MB but cost ~35 % more CPU per
 // webhook). V8 sizes its heap before any code runs, so these must be command-line flags.
 const V8_FLAGS = ['--max-semi-space-size=2', '--no-concurrent-recompilation']
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const entry = join(root, 'dist', 'cli', 'main.js')
+const entry = join(root, 'dist', 'idlemesh.mjs')
 const major = Number(process.versions.node.split('.')[0])
 
 if (!existsSync(entry)) {

@@ -28,7 +28,7 @@ export interface ClusterInit {
   size: number
   /** Where the cluster's own temporary directory is created: os.tmpdir(). */
   parentDir?: string
-  /** Repository root (holds dist/cli/main.js, built by `npm run build`): this checkout. */
+  /** Repository root (holds dist/idlemesh.mjs, built by `npm run build`): this checkout. */
   root?: string
   /** Node binary: the one running this script (Node 24 under npm scripts). */
   nodeBin?: string
@@ -117,7 +117,7 @@ export class Cluster {
     const bootstrap = this.nodes.find(n => n.index !== index && n.runtime !== undefined)?.runtime?.multiaddrs[0]
     const args = [
       // What ships: compiled JavaScript with the node's V8 settings (see bin/idlemesh.mjs).
-      ...NODE_V8_FLAGS, join(this.root, 'dist', 'cli', 'main.js'), 'start',
+      ...NODE_V8_FLAGS, join(this.root, 'dist', 'idlemesh.mjs'), 'start',
       '--data-dir', node.dataDir,
       '--listen', '/ip4/127.0.0.1/tcp/0',
       '--http', '127.0.0.1:0',
@@ -265,7 +265,7 @@ export class Cluster {
 
   private async initNode (index: number, meshSecret?: string): Promise<ClusterNode> {
     const dataDir = join(this.dir, `node-${index + 1}`)
-    const args = [join(this.root, 'dist', 'cli', 'main.js'), 'init', '--data-dir', dataDir, ...(meshSecret === undefined ? [] : ['--mesh-secret', meshSecret])]
+    const args = [join(this.root, 'dist', 'idlemesh.mjs'), 'init', '--data-dir', dataDir, ...(meshSecret === undefined ? [] : ['--mesh-secret', meshSecret])]
     const { stdout } = await run(this.nodeBin, args, { cwd: this.root, env: this.env, timeoutMs: INIT_TIMEOUT_MS })
     const peerId = /^peer ID: (\S+)$/m.exec(stdout)?.[1]
     if (peerId === undefined) throw new Error(`idlemesh init printed no peer ID for node ${index + 1}: ${lastNonEmptyLine(stdout) ?? '(nothing)'}`)

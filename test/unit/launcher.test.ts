@@ -9,9 +9,9 @@ const BIN = join(ROOT, 'bin', 'idlemesh.mjs')
 /** The machine's own Node, older than 22 here: the launcher must re-run itself on Node 24. */
 const SYSTEM_NODE = '/usr/bin/node'
 
-describe('the idlemesh launcher (bin/idlemesh.mjs → dist/cli/main.js)', () => {
-  it('runs the compiled CLI on this Node', () => {
-    expect(existsSync(join(ROOT, 'dist', 'cli', 'main.js')), 'dist/ is built by npm ci (prepare) or npm run build').toBe(true)
+describe('the idlemesh launcher (bin/idlemesh.mjs → dist/idlemesh.mjs)', () => {
+  it('runs the bundled CLI on this Node', () => {
+    expect(existsSync(join(ROOT, 'dist', 'idlemesh.mjs')), 'dist/ is built by npm ci (prepare) or npm run build').toBe(true)
     const result = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8', timeout: 30_000 })
     expect(result.status).toBe(0)
     expect(result.stdout.trim()).toBe(VERSION)
