@@ -63,10 +63,16 @@ export function deriveStreamKey (masterKey: Uint8Array, stream: string): Uint8Ar
  * Returns ciphertext || 16-byte tag, the layout of @noble/ciphers and libsodium.
  */
 export function xchachaSeal (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
-  checkKeyAndNonce(key, nonce)
   const out = new Uint8Array(plaintext.length + TAG_BYTES)
-  sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, aad, null, nonce, key)
+  xchachaSealInto(out, key, nonce, plaintext, aad)
   return out
+}
+
+/** xchachaSeal into `out` (exactly plaintext length + 16 bytes), e.g. a view of a larger buffer. */
+export function xchachaSealInto (out: Uint8Array, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): void {
+  checkKeyAndNonce(key, nonce)
+  if (out.length !== plaintext.length + TAG_BYTES) throw new RangeError('XChaCha20-Poly1305 output must be the plaintext length + 16 bytes')
+  sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, aad, null, nonce, key)
 }
 
 /** Throws CHECKPOINT_DECRYPT_FAILED unless the tag authenticates key, nonce, aad and ciphertext. */

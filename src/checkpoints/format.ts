@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
+import { Token, Tokenizer, Type, decode as cborDecode } from 'cborg'
 import { CID } from 'multiformats/cid'
-import { NONCE_BYTES, SIG_BYTES, TAG_BYTES, cidOf, signingMessage, verifyAuthorSignature, xchachaOpen, xchachaSeal } from './crypto.ts'
+import { NONCE_BYTES, SIG_BYTES, TAG_BYTES, cidOf, signingMessage, verifyAuthorSignature, xchachaOpen, xchachaSealInto } from './crypto.ts'
 import type { Signer } from './crypto.ts'
 import { checkpointError } from './format-errors.ts'
 import { KEY_ID_PATTERN } from './keyring.ts'
@@ -230,12 +231,25 @@ export function sealCheckpoint (init: SealInit): Checkpoint {
     nonce
   }
   const aad = encodeHeader(header)
-  const ciphertext = xchachaSeal(init.keyring.streamKey(keyId, stream), nonce, init.payload, aad)
-  const unsigned = unsignedBytes(aad, ciphertext)
-  const id = cidOf(unsigned)
-  const sig = init.signer.sign(signingMessage(id))
+  // The envelope is laid out once and filled in place: the payload is encrypted straight into
+  // it and the signature written into its slot, so a 64 MiB payload is never copied.
+  const ctHead = cborHead(2, init.payload.length + TAG_BYTES)
+  const at = afterSeq(header.seq)
+  const ctAt = aad.length + SIG_ENTRY_BYTES + CIPHERTEXT_KEY.length + ctHead.length
+  const bytes = new Uint8Array(ctAt + init.payload.length + TAG_BYTES)
+  bytes.set(aad.subarray(0, at))
+  bytes.set(SIG_ENTRY_PREFIX, at)
+  bytes.set(aad.subarray(at), at + SIG_ENTRY_BYTES)
+  bytes.set(CIPHERTEXT_KEY, aad.length + SIG_ENTRY_BYTES)
+  bytes.set(ctHead, aad.length + SIG_ENTRY_BYTES + CIPHERTEXT_KEY.length)
+  bytes[0] = MAP_11
+  const ciphertext = bytes.subarray(ctAt)
+  xchachaSealInto(ciphertext, init.keyring.streamKey(keyId, stream), nonce, init.payload, aad)
+  const id = idOf(bytes, header.seq)
+  const sig = bytes.subarray(at + SIG_ENTRY_PREFIX.length, at + SIG_ENTRY_BYTES)
+  sig.set(init.signer.sign(signingMessage(id)))
   const envelope = freeze({ ...header, ciphertext, sig }, aad)
-  return { id, envelope, bytes: signedBytes(unsigned, header.seq, sig) }
+  return { id, envelope, bytes }
 }
 
 function malformed (message: string, cause?: unknown): never {
@@ -315,30 +329,6 @@ function afterSeq (seq: number): number {
   return 1 + 3 + 4 + cborHead(0, seq).length
 }
 
-/** aa ‖ H[1..] ‖ ciphertext entry: what the id hashes. */
-function unsignedBytes (header: Uint8Array, ciphertext: Uint8Array): Uint8Array {
-  const head = cborHead(2, ciphertext.length)
-  const out = new Uint8Array(header.length + CIPHERTEXT_KEY.length + head.length + ciphertext.length)
-  out.set(header)
-  out.set(CIPHERTEXT_KEY, header.length)
-  out.set(head, header.length + CIPHERTEXT_KEY.length)
-  out.set(ciphertext, header.length + CIPHERTEXT_KEY.length + head.length)
-  out[0] = MAP_10
-  return out
-}
-
-/** The unsigned bytes with the sig entry inserted after 'seq': the full envelope. */
-function signedBytes (unsigned: Uint8Array, seq: number, sig: Uint8Array): Uint8Array {
-  const at = afterSeq(seq)
-  const out = new Uint8Array(unsigned.length + SIG_ENTRY_BYTES)
-  out.set(unsigned.subarray(0, at))
-  out.set(SIG_ENTRY_PREFIX, at)
-  out.set(sig, at + SIG_ENTRY_PREFIX.length)
-  out.set(unsigned.subarray(at), at + SIG_ENTRY_BYTES)
-  out[0] = MAP_11
-  return out
-}
-
 function isCanonical (bytes: Uint8Array, header: Uint8Array, envelope: Envelope): boolean {
   const at = afterSeq(envelope.seq)
   const ctHead = cborHead(2, envelope.ciphertext.length)
@@ -379,6 +369,33 @@ function freeze (envelope: Envelope, header: Uint8Array): Envelope {
   return envelope
 }
 
+/** Byte strings at least this long are decoded as views of the envelope rather than copies. */
+const VIEW_MIN_BYTES = 0x10000
+
+/**
+ * dag-cbor's tokenizer copies every byte string out of its input, which for a 64 MiB ciphertext
+ * costs a 64 MiB allocation and copy on every decode. This one hands out a view of the input
+ * for long byte strings (the envelope bytes are never written to, see freeze), and leaves
+ * everything else, including every strictness check, to dag-cbor's own decoding. Only a length
+ * in its shortest form (4 bytes, 64 KiB up to 4 GiB) takes the shortcut: any other form goes the
+ * ordinary way, which refuses it in strict mode.
+ */
+class ByteViewTokenizer extends Tokenizer {
+  override next (): Token {
+    const pos = this._pos
+    const data = this.data
+    if (data[pos] === ((2 << 5) | 26) && pos + 5 <= data.length) {
+      const length = ((data[pos + 1] as number) * 0x1000000) + (((data[pos + 2] as number) << 16) | ((data[pos + 3] as number) << 8) | (data[pos + 4] as number))
+      if (length >= VIEW_MIN_BYTES) {
+        if (pos + 5 + length > data.length) throw new Error('CBOR decode error: not enough data for type')
+        this._pos = pos + 5 + length
+        return new Token(Type.bytes, data.subarray(pos + 5, pos + 5 + length), 5 + length)
+      }
+    }
+    return super.next()
+  }
+}
+
 /**
  * Parses envelope bytes strictly and computes their id. The id always comes from the bytes,
  * never from what a sender claims. Throws CHECKPOINT_MALFORMED. Checks shape only: call
@@ -388,7 +405,7 @@ export function decodeEnvelope (bytes: Uint8Array): Checkpoint {
   if (!(bytes instanceof Uint8Array)) malformed('expected bytes')
   let value: unknown
   try {
-    value = dagCbor.decode(bytes)
+    value = cborDecode(bytes, { ...dagCbor.decodeOptions, tokenizer: new ByteViewTokenizer(bytes, dagCbor.decodeOptions) })
   } catch (err) {
     malformed('not valid dag-cbor', err)
   }

@@ -350,16 +350,19 @@ export class Replicator {
         const bytes = new Uint8Array(frame.size)
         let offset = 0
         for (let i = 0; i < frame.chunks; i++) {
-          const chunk = (await lp.read({ signal: timeout })).subarray()
+          // A chunk arrives as a list of buffers: each is copied once, into place, and hashed there.
+          const chunk = await lp.read({ signal: timeout })
+          if (offset + chunk.byteLength > frame.size) throw new IdlemeshError('SYNC_BAD_RESPONSE', 'chunks exceed the announced size', { status: 502 })
+          for (const part of chunk) {
+            bytes.set(part, offset)
+            offset += part.length
+          }
           // Each chunk is checked on arrival against the announced digests, so a bad source is
           // caught at its first bad MiB rather than after the whole transfer.
-          if (expected !== undefined && !equalBytes(sha256(chunk), expected[i])) {
+          if (expected !== undefined && !equalBytes(sha256(bytes.subarray(offset - chunk.byteLength, offset)), expected[i])) {
             this.reject('CHECKPOINT_BAD_CHUNK', peerId, `chunk ${i} of ${frame.id}`)
             throw new IdlemeshError('CHECKPOINT_BAD_CHUNK', `chunk ${i} of ${frame.id} from ${peerId} does not match its digest`, { status: 502 })
           }
-          if (offset + chunk.length > frame.size) throw new IdlemeshError('SYNC_BAD_RESPONSE', 'chunks exceed the announced size', { status: 502 })
-          bytes.set(chunk, offset)
-          offset += chunk.length
         }
         ingestOne(bytes)
       }

@@ -132,6 +132,27 @@ describe('sealCheckpoint / decodeEnvelope / verifyEnvelope / openCheckpoint', ()
       expect(openCheckpoint(decodeEnvelope(cp.bytes).envelope, keyring)).toEqual(payload)
     }
   })
+
+  it('decodes a large ciphertext as a view of the envelope bytes, a small one as a copy', () => {
+    const large = decodeEnvelope(post([], { keyring, signer: alice, payload: new Uint8Array(70_000) }).bytes)
+    expect(large.envelope.ciphertext.buffer).toBe(large.bytes.buffer)
+    expect(large.envelope.ciphertext.byteOffset + large.envelope.ciphertext.length).toBe(large.bytes.byteOffset + large.bytes.length)
+    const small = decodeEnvelope(post([], { keyring, signer: alice, payload: new Uint8Array(1000) }).bytes)
+    expect(small.envelope.ciphertext.buffer).not.toBe(small.bytes.buffer)
+  })
+
+  it('refuses a large envelope cut short, or with its ciphertext length in a longer form than needed', () => {
+    const cp = post([], { keyring, signer: alice, payload: new Uint8Array(70_000) })
+    expect(() => decodeEnvelope(cp.bytes.subarray(0, cp.bytes.length - 1))).toThrow(code('CHECKPOINT_MALFORMED'))
+    // The same length as an 8-byte argument (0x5b) instead of the 4-byte one (0x5a).
+    const ctAt = cp.bytes.length - cp.envelope.ciphertext.length - 5
+    expect(cp.bytes[ctAt]).toBe(0x5a)
+    const long = new Uint8Array(cp.bytes.length + 4)
+    long.set(cp.bytes.subarray(0, ctAt))
+    long[ctAt] = 0x5b
+    long.set(cp.bytes.subarray(ctAt + 1), ctAt + 5)
+    expect(() => decodeEnvelope(long)).toThrow(code('CHECKPOINT_MALFORMED'))
+  })
 })
 
 describe('tampering', () => {

