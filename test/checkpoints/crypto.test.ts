@@ -18,7 +18,7 @@ const bytes = (n: number): Uint8Array => new Uint8Array(randomBytes(n))
 const fromHex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h.replace(/\s/g, ''), 'hex'))
 const SIZES = [0, 1, 15, 16, 17, 63, 64, 65, 1024, 4096 + 7, (1 << 20) + 3]
 
-describe('XChaCha20-Poly1305 (HChaCha20 + node:crypto ChaCha20-Poly1305)', () => {
+describe('XChaCha20-Poly1305 (libsodium crypto_aead_xchacha20poly1305_ietf)', () => {
   it('matches draft-irtf-cfrg-xchacha-03 A.3.1', () => {
     const key = fromHex('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f')
     const nonce = fromHex('404142434445464748494a4b4c4d4e4f5051525354555657')
