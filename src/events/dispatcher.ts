@@ -19,9 +19,13 @@ export interface DispatcherInit {
   maxConcurrentActions: number
 }
 
+/** Members that may own events: alive or suspect (a slow member is not yet replaced). */
+const OWNER_STATES: readonly MemberState[] = ['alive', 'suspect']
+
 /** The part of membership the dispatcher reads. */
 export interface MembershipView {
   list: () => Member[]
+  peerIdsIn: (states: readonly MemberState[]) => string[]
   on: (event: 'member:state', listener: (member: Member, previous: MemberState | undefined) => void) => unknown
   off: (event: 'member:state', listener: (member: Member, previous: MemberState | undefined) => void) => unknown
 }
@@ -144,9 +148,9 @@ export class Dispatcher {
     return this.c.connectedPeers().every(peer => members.has(peer) && this.c.replicator.hasSyncedWith(peer))
   }
 
-  /** Members that may own events: alive or suspect (a slow member is not yet replaced). */
+  /** Members that may own events (OWNER_STATES), this node included. */
   candidates (): string[] {
-    return this.c.membership.list().filter(m => m.state === 'alive' || m.state === 'suspect').map(m => m.peerId)
+    return this.c.membership.peerIdsIn(OWNER_STATES)
   }
 
   ownerOf (key: string): string | undefined {

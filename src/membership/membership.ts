@@ -153,6 +153,18 @@ export class Membership extends EventEmitter<MembershipEvents> {
     return [self, ...others].map(m => ({ ...m, addrs: [...m.addrs] }))
   }
 
+  /**
+   * Peer IDs of the members (this node included) in one of `states`. For callers on a hot path
+   * (the event dispatcher asks on every turn that has work): unlike list(), it copies no member
+   * and reads no load report.
+   */
+  peerIdsIn (states: readonly MemberState[]): string[] {
+    this.sweep()
+    const ids: string[] = []
+    for (const member of this.members.values()) if (states.includes(member.state)) ids.push(member.peerId)
+    return ids
+  }
+
   get (peerId: string): Member | undefined {
     return this.list().find(m => m.peerId === peerId)
   }

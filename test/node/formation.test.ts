@@ -60,11 +60,14 @@ describe('mesh formation', () => {
     const b = await startTestNode(dataDirs[1] as string, { bootstrap: [a.multiaddrs()[0] as string] })
     nodes.push(a, b)
     await waitFor(() => seesAllAlive(a, [a.peerId, b.peerId]), { what: 'a to see b alive' })
+    expect(a.membership.peerIdsIn(['alive']).sort()).toEqual([a.peerId, b.peerId].sort())
 
     const stoppedAt = Date.now()
     await b.stop()
     await waitFor(() => memberStates(a)[b.peerId] === 'left', { what: 'a to mark b left' })
     // Well under the 1000 ms suspect timeout: the goodbye did it, not silence.
     expect(Date.now() - stoppedAt).toBeLessThan(900)
+    expect(a.membership.peerIdsIn(['alive', 'suspect'])).toEqual([a.peerId])
+    expect(a.membership.peerIdsIn(['left'])).toEqual([b.peerId])
   })
 })
