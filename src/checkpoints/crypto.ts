@@ -75,11 +75,17 @@ export function xchachaSealInto (out: Uint8Array, key: Uint8Array, nonce: Uint8A
   sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, aad, null, nonce, key)
 }
 
-/** Throws CHECKPOINT_DECRYPT_FAILED unless the tag authenticates key, nonce, aad and ciphertext. */
-export function xchachaOpen (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array {
+/**
+ * Throws CHECKPOINT_DECRYPT_FAILED unless the tag authenticates key, nonce, aad and ciphertext.
+ * The plaintext goes into `into` when given (at least ciphertext length − 16 bytes; the result is
+ * a view of it), else into a new array.
+ */
+export function xchachaOpen (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array, into?: Uint8Array): Uint8Array {
   checkKeyAndNonce(key, nonce)
   if (sealed.length < TAG_BYTES) throw checkpointError('CHECKPOINT_DECRYPT_FAILED', 'ciphertext is shorter than its tag')
-  const plaintext = new Uint8Array(sealed.length - TAG_BYTES)
+  const length = sealed.length - TAG_BYTES
+  if (into !== undefined && into.length < length) throw new RangeError('XChaCha20-Poly1305 output buffer is too small')
+  const plaintext = into === undefined ? new Uint8Array(length) : into.subarray(0, length)
   try {
     sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(plaintext, null, sealed, aad, nonce, key)
   } catch (err) {

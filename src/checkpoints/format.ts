@@ -445,11 +445,11 @@ export function verifyEnvelope (envelope: Envelope, id: CID, opts: VerifyOptions
 
 /**
  * Decrypts the payload and authenticates it together with the header. Throws
- * CHECKPOINT_UNKNOWN_KEY or CHECKPOINT_DECRYPT_FAILED.
+ * CHECKPOINT_UNKNOWN_KEY or CHECKPOINT_DECRYPT_FAILED. `into`: see xchachaOpen.
  */
-export function openCheckpoint (envelope: Envelope, keyring: Keyring): Uint8Array {
+export function openCheckpoint (envelope: Envelope, keyring: Keyring, into?: Uint8Array): Uint8Array {
   const key = keyring.streamKey(envelope.keyId, envelope.stream)
-  return xchachaOpen(key, envelope.nonce, envelope.ciphertext, encodedHeaders.get(envelope) ?? encodeHeader(envelope))
+  return xchachaOpen(key, envelope.nonce, envelope.ciphertext, encodedHeaders.get(envelope) ?? encodeHeader(envelope), into)
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Keyring } from './keyring.ts'
 import { checkSeq, decodeEnvelope, openCheckpoint, type Checkpoint } from './format.ts'
 import { verifyAuthorSignature } from './crypto.ts'
 import type { CheckpointStore } from './store.ts'
+import { ScratchBuffer } from './scratch.ts'
 import { missingFor } from './walk.ts'
 import {
   CHECKPOINT_TOPIC, HEADS_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodeHeadsRequest, decodeHeadsResponse,
@@ -69,6 +70,7 @@ export class Replicator {
   private readonly ackListeners = new Set<(from: string, ids: string[]) => void>()
   /** Ids announced or seen as heads elsewhere that this node has not stored yet. */
   private readonly backlog = new Map<string, { from: string, chunks?: Uint8Array[] }>()
+  private readonly scratch = new ScratchBuffer()
   private readonly syncing = new Map<string, Promise<number>>()
   private timer?: NodeJS.Timeout
   private readonly onConnect = (peerId: string): void => { void this.syncWith(peerId).catch(() => {}) }
@@ -102,6 +104,7 @@ export class Replicator {
 
   stop (): void {
     this.started = false
+    this.scratch.release()
     clearInterval(this.timer)
     this.c.mesh.off('peer:connect', this.onConnect)
     this.c.mesh.off('peer:subscribed', this.onSubscribed)
@@ -292,7 +295,8 @@ export class Replicator {
     if (!this.c.isMember(envelope.author)) throw new IdlemeshError('CHECKPOINT_NOT_MEMBER', `author ${envelope.author} is not on the allowlist`, { status: 403 })
     // decodeEnvelope computed the id from these very bytes, so only the signature is left.
     verifyAuthorSignature(envelope.author, checkpoint.id, envelope.sig)
-    openCheckpoint(envelope, this.c.keyring)
+    // The plaintext is only checked here: it goes to a reused buffer rather than fresh memory.
+    openCheckpoint(envelope, this.c.keyring, this.scratch.take(envelope.ciphertext.length))
     const ackWanted = this.ackWanted.delete(id)
     // A copy is synced only when its poster is waiting on it (see CheckpointStore).
     this.c.store.put(checkpoint, { sync: ackWanted })
