@@ -27,7 +27,8 @@ async function runCli (args: string[], options: { stdin?: Buffer | string, cwd?:
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`idlemesh ${args.join(' ')} did not finish`)) }, options.timeoutMs ?? 30_000)
     child.once('error', reject)
-    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stdout: Buffer.concat(stdout), stderr }) })
+    // 'close', not 'exit': the output may still be in the pipe when the process exits.
+    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout: Buffer.concat(stdout), stderr }) })
     child.stdin.on('error', () => {})
     child.stdin.end(options.stdin ?? '')
   })

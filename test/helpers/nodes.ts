@@ -126,9 +126,11 @@ export async function runCli (args: string[], env: Record<string, string> = {}, 
     const child = spawn(process.execPath, [CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    // Decoded as a stream, so a character split between two reads stays whole.
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`idlemesh ${args.join(' ')} did not finish in ${timeoutMs} ms`)) }, timeoutMs)
-    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+    // 'close', not 'exit': the output may still be in the pipe when the process exits.
+    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
   })
 }
