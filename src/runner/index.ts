@@ -86,7 +86,7 @@ export interface RunRequest {
 
 export type RunStatus = 'succeeded' | 'failed' | 'cancelled'
 
-export interface RunResult {
+export interface RunResult extends RunReport {
   status: RunStatus
   /** Why it failed or was cancelled. */
   reason?: string
@@ -100,6 +100,10 @@ export interface RunResult {
   pid?: number
   /** From the result line, else from the init line (so a timed-out run can still be resumed). */
   sessionId?: string
+}
+
+/** What a Claude Code run reported: kept in the runner's result and in a task's attempt. */
+export interface RunReport {
   result?: string
   numTurns?: number
   durationMs?: number

@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
+import type { RunReport } from '../runner/index.ts'
 
 export const RECORD_VERSION = 1
 
@@ -53,7 +54,7 @@ export interface TaskSpec {
   maxBudgetUsd?: number
 }
 
-export interface Attempt {
+export interface Attempt extends RunReport {
   n: number
   node: string
   /** Coordinator that offered it and its epoch then: fences a run offered by a stale coordinator. */
@@ -72,14 +73,6 @@ export interface Attempt {
   /** Id of the conversation checkpoint this run continued from, when it could not resume. */
   fromCheckpoint?: string
   cwd?: string
-  result?: string
-  numTurns?: number
-  durationMs?: number
-  costUsd?: number
-  modelUsage?: Record<string, unknown>
-  subtype?: string
-  rawOutput?: string
-  stderr?: string
   publish?: { ok: boolean, output?: string, error?: string }
 }
 
