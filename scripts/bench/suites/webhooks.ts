@@ -89,13 +89,49 @@ interface LoadResult {
   latenciesMs: number[]
 }
 
+/** Latencies of the 202s, other statuses counted, connection errors counted. */
+class Recorder {
+  readonly latenciesMs: number[] = []
+  readonly statuses: Record<string, number> = {}
+  errors = 0
+  private readonly agent: Agent
+  private readonly target: URL
+
+  constructor (url: string, maxSockets: number) {
+    this.agent = new Agent({ keepAlive: true, maxSockets })
+    this.target = new URL(url)
+  }
+
+  /**
+   * Sends one delivery. Its latency counts from when it is sent or, for paced load, from when it
+   * was due if that was earlier (a late send is not flattering).
+   */
+  async send (seq: number, due?: number): Promise<void> {
+    const d = delivery(seq)
+    const start = due === undefined ? performance.now() : Math.min(performance.now(), due)
+    await new Promise<void>((resolve) => {
+      const req = request({ host: this.target.hostname, port: this.target.port, path: `/webhook/${SOURCE}`, method: 'POST', headers: d.headers, agent: this.agent }, (res) => {
+        res.on('data', () => {})
+        res.on('end', () => {
+          if (res.statusCode === 202) this.latenciesMs.push(performance.now() - start)
+          else this.statuses[String(res.statusCode)] = (this.statuses[String(res.statusCode)] ?? 0) + 1
+          resolve()
+        })
+      })
+      req.on('error', () => { this.errors++; resolve() })
+      req.end(d.body)
+    })
+  }
+
+  result (seconds: number): LoadResult {
+    this.agent.destroy()
+    return { requests: this.latenciesMs.length, errors: this.errors, statuses: this.statuses, seconds, latenciesMs: this.latenciesMs }
+  }
+}
+
 /** Open-loop load on `url`: one request every 1/rate s whatever the answers, for `durationMs`. */
 async function paced (url: string, rate: number, durationMs: number): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 })
-  const target = new URL(url)
-  const latenciesMs: number[] = []
-  const statuses: Record<string, number> = {}
-  let errors = 0
+  const recorder = new Recorder(url, 256)
   const started = performance.now()
   const total = Math.round(rate * durationMs / 1000)
   const inflight: Array<Promise<void>> = []
@@ -103,60 +139,22 @@ async function paced (url: string, rate: number, durationMs: number): Promise<Lo
     const due = started + i * 1000 / rate
     const wait = due - performance.now()
     if (wait > 1) await sleep(wait)
-    const d = delivery(2_000_000 + i)
-    // Latency counts from when the request was due (a late send is not flattering), or from
-    // when it was sent if that was a little early.
-    const t0 = Math.min(performance.now(), due)
-    inflight.push(new Promise<void>((resolve) => {
-      const req = request({ host: target.hostname, port: target.port, path: `/webhook/${SOURCE}`, method: 'POST', headers: d.headers, agent }, (res) => {
-        res.on('data', () => {})
-        res.on('end', () => {
-          if (res.statusCode === 202) latenciesMs.push(performance.now() - t0)
-          else statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1
-          resolve()
-        })
-      })
-      req.on('error', () => { errors++; resolve() })
-      req.end(d.body)
-    }))
+    inflight.push(recorder.send(2_000_000 + i, due))
   }
   await Promise.all(inflight)
-  agent.destroy()
-  return { requests: latenciesMs.length, errors, statuses, seconds: (performance.now() - started) / 1000, latenciesMs }
+  return recorder.result((performance.now() - started) / 1000)
 }
 
 /** Closed-loop load on `url`: `connections` workers, for `durationMs`, recording latencies. */
 async function load (url: string, connections: number, durationMs: number): Promise<LoadResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: connections })
-  const target = new URL(url)
-  const latenciesMs: number[] = []
-  const statuses: Record<string, number> = {}
-  let errors = 0
+  const recorder = new Recorder(url, connections)
   let seq = 0
   const started = performance.now()
   const stopAt = started + durationMs
-  const one = async (): Promise<void> => {
-    const d = delivery(seq++)
-    const t0 = performance.now()
-    await new Promise<void>((resolve) => {
-      const req = request({ host: target.hostname, port: target.port, path: `/webhook/${SOURCE}`, method: 'POST', headers: d.headers, agent }, (res) => {
-        res.on('data', () => {})
-        res.on('end', () => {
-          if (res.statusCode === 202) latenciesMs.push(performance.now() - t0)
-          else statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1
-          resolve()
-        })
-      })
-      req.on('error', () => { errors++; resolve() })
-      req.end(d.body)
-    })
-  }
   await Promise.all(Array.from({ length: connections }, async () => {
-    while (performance.now() < stopAt) await one()
+    while (performance.now() < stopAt) await recorder.send(seq++)
   }))
-  const seconds = (performance.now() - started) / 1000
-  agent.destroy()
-  return { requests: latenciesMs.length, errors, statuses, seconds, latenciesMs }
+  return recorder.result((performance.now() - started) / 1000)
 }
 
 function percentile (values: number[], p: number): number {
