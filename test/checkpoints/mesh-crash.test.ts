@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { initMesh, spawnNode, tempDirs, type NodeProcess, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { initMesh, spawnNode } from '../helpers/nodes.ts'
 import { randomPayload } from './mesh-helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 const STREAM = 'crash'
 const WORKERS = 8
@@ -15,20 +16,12 @@ async function json<T> (url: string): Promise<T> {
 }
 
 describe('checkpoint store after a crash (separate process, SIGKILL mid-load)', () => {
-  let dirs: TempDirs
-  let procs: NodeProcess[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await Promise.all(procs.map(async p => { await p.kill('SIGKILL') }))
-    procs = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('every acknowledged post survives, and what is on disk is a whole, verifiable chain that takes the next post', async () => {
-    const [dir] = await initMesh(dirs, 1) as [string]
+    const [dir] = await initMesh(fixture.dirs, 1) as [string]
     const first = await spawnNode(dir)
-    procs.push(first)
+    fixture.procs.push(first)
     const base = first.runtime.httpUrl
 
     // Several clients post at once until the node is killed under them; only a 201 counts as
@@ -63,7 +56,7 @@ describe('checkpoint store after a crash (separate process, SIGKILL mid-load)', 
     expect(ackedAtKill).toBeGreaterThanOrEqual(150)
 
     const second = await spawnNode(dir)
-    procs.push(second)
+    fixture.procs.push(second)
     const url = second.runtime.httpUrl
 
     const { streams } = await json<{ streams: Array<{ stream: string, count: number, heads: number, latest: { id: string, seq: number } }> }>(`${url}/streams`)

@@ -1,24 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { IdlemeshNode } from '../../src/node.ts'
 import type { PostResult } from '../../src/checkpoints/index.ts'
-import { startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { startTestNode, stopAll } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import type { Head } from '../../src/checkpoints/format.ts'
 import { converged, countOf, countOnDisk, idsOf, localLatest, sealAs, startMesh, text, type Three } from './mesh-helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 describe('checkpoints survive stops and restarts', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('a node stopped during 200 posts on another catches up by itself after a restart on the same data dir', async () => {
-    const { nodes: started, dataDirs } = await startMesh(dirs, 3, {}, nodes)
+    const { nodes: started, dataDirs } = await startMesh(fixture.dirs, 3, {}, fixture.nodes)
     const [a, b, c] = started as Three
     for (let i = 0; i < 5; i++) await a.checkpoints.post({ stream: 'busy', payload: text(`before ${i}`) })
     await waitFor(async () => await converged([a, b, c], 'busy', 5), { what: 'the first 5 to reach every node' })
@@ -37,7 +30,7 @@ describe('checkpoints survive stops and restarts', () => {
     // Same data dir, so the same peer ID; it only knows where A listens. No sync is requested:
     // anti-entropy on connect (or gossip of a later post) has to do it.
     const c2 = await startTestNode(dataDirs[2] as string, { bootstrap: [a.multiaddrs()[0] as string] })
-    nodes.push(c2)
+    fixture.nodes.push(c2)
     expect(c2.peerId).toBe(c.peerId)
     expect(await countOf(c2, 'busy')).toBe(onDisk)
     await waitFor(async () => await converged([a, b, c2], 'busy', 205), { timeoutMs: 30_000, what: 'the restarted node to hold all 205' })
@@ -47,7 +40,7 @@ describe('checkpoints survive stops and restarts', () => {
   })
 
   it('a restarted node has everything it held, with no peer connected', async () => {
-    const { nodes: started, dataDirs } = await startMesh(dirs, 3, {}, nodes)
+    const { nodes: started, dataDirs } = await startMesh(fixture.dirs, 3, {}, fixture.nodes)
     const [a, b, c] = started as Three
     // A mix of its own posts, others' posts it received, and a fork it merged.
     const posted: PostResult[] = []
@@ -69,7 +62,7 @@ describe('checkpoints survive stops and restarts', () => {
     await stopAll([a, b, c])
     // No bootstrap, and every other node is down: whatever it answers comes from its own disk.
     const a2 = await startTestNode(dataDirs[0] as string)
-    nodes.push(a2)
+    fixture.nodes.push(a2)
     expect(a2.mesh.connectedPeers()).toEqual([])
 
     const latest = await a2.checkpoints.latest('keep', { local: true })
@@ -96,7 +89,7 @@ describe('checkpoints survive stops and restarts', () => {
   // that the group commit has not written yet. Right after ingest, `latest` names a checkpoint
   // that `history` does not list.
   it('history lists every checkpoint that streams() counts and latest() names, right after they arrive from a peer', async () => {
-    const { nodes: started, dataDirs } = await startMesh(dirs, 2, {}, nodes)
+    const { nodes: started, dataDirs } = await startMesh(fixture.dirs, 2, {}, fixture.nodes)
     const b = started[1] as IdlemeshNode
     // 50 checkpoints in a chain, authored by A as its node would seal them, handed to B's
     // replicator the way the gossip validator and the sync pull hand them over.

@@ -1,26 +1,18 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { IdlemeshNode } from '../../src/node.ts'
-import { initMesh, seesAllAlive, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { initMesh, seesAllAlive, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { converged, localLatest, text } from './mesh-helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 describe('a node that joins late', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('answers latest with the mesh\'s latest as soon as it has one connection, confirmed by the peers it asked', async () => {
-    const [dirA, dirB, dirC] = await initMesh(dirs, 3) as [string, string, string]
+    const [dirA, dirB, dirC] = await initMesh(fixture.dirs, 3) as [string, string, string]
     const a = await startTestNode(dirA)
-    nodes.push(a)
+    fixture.nodes.push(a)
     const b = await startTestNode(dirB, { bootstrap: [a.multiaddrs()[0] as string] })
-    nodes.push(b)
+    fixture.nodes.push(b)
     // Seeing each other alive means their gossip subscriptions are exchanged too: a post made
     // before that reaches the other only at the next anti-entropy round (10 s).
     await waitFor(() => seesAllAlive(a, [a.peerId, b.peerId]) && seesAllAlive(b, [a.peerId, b.peerId]), { what: 'A and B to see each other' })
@@ -41,7 +33,7 @@ describe('a node that joins late', () => {
     const expectedPayload = Buffer.from((await a.checkpoints.get(meshLatest as string)).payload).toString()
 
     const c = await startTestNode(dirC, { bootstrap: [a.multiaddrs()[0] as string] })
-    nodes.push(c)
+    fixture.nodes.push(c)
     await waitFor(() => c.mesh.connectedPeers().length >= 1, { intervalMs: 5, what: 'C to have a connection' })
     const latest = await c.checkpoints.latest('handoff')
 

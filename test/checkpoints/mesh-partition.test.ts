@@ -1,9 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { IdlemeshNode } from '../../src/node.ts'
 import type { CheckpointHealth, PostResult } from '../../src/checkpoints/index.ts'
-import { memberStates, seesAllAlive, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { memberStates, seesAllAlive } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { converged, headsOf, heal, idsOf, localLatest, split, startMesh, text, type Four } from './mesh-helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 /** Posts on `poster`, then waits until every node of its half holds the checkpoint. */
 async function postInHalf (poster: IdlemeshNode, half: IdlemeshNode[], stream: string, label: string): Promise<PostResult> {
@@ -17,18 +18,10 @@ async function checkpointHealth (node: IdlemeshNode): Promise<CheckpointHealth> 
 }
 
 describe('checkpoints across a partition', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('both halves of a split mesh post to one stream; once healed every node holds every checkpoint, the same latest, and the next post merges the heads', async () => {
-    const all = (await startMesh(dirs, 4, {}, nodes)).nodes as Four
+    const all = (await startMesh(fixture.dirs, 4, {}, fixture.nodes)).nodes as Four
     const [a, b, c, d] = all
     const left = [a, b]
     const right = [c, d]
@@ -77,7 +70,7 @@ describe('checkpoints across a partition', () => {
   })
 
   it('health reports each member\'s latest: agree while converged, not while the halves of a healed split still differ', async () => {
-    const all = (await startMesh(dirs, 4, {}, nodes)).nodes as Four
+    const all = (await startMesh(fixture.dirs, 4, {}, fixture.nodes)).nodes as Four
     const [a, b, c, d] = all
     const ids = all.map(n => n.peerId)
     const left = [a, b]

@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { IdlemeshNode } from '../../src/node.ts'
+import { describe, expect, it } from 'vitest'
 import { IdlemeshError } from '../../src/errors.ts'
-import { FAST_MEMBERSHIP, memberStates, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { FAST_MEMBERSHIP, memberStates } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { countOf, heal, idsOf, localLatest, split, startMesh, text, type Three } from './mesh-helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 const REPLICA_TIMEOUT_MS = 1500
 
@@ -18,18 +18,10 @@ async function rejection (promise: Promise<unknown>): Promise<IdlemeshError & { 
 }
 
 describe('posts that ask for replicas', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('with one of three nodes gone, replicas=1 is confirmed by the other and replicas=2 is refused up front (409) with nothing stored', async () => {
-    const [a, b, c] = (await startMesh(dirs, 3, { checkpoints: { replicaTimeoutMs: REPLICA_TIMEOUT_MS } }, nodes)).nodes as Three
+    const [a, b, c] = (await startMesh(fixture.dirs, 3, { checkpoints: { replicaTimeoutMs: REPLICA_TIMEOUT_MS } }, fixture.nodes)).nodes as Three
     await c.stop()
     await waitFor(() => memberStates(a)[c.peerId] === 'left', { what: 'A to see C leave' })
 
@@ -52,7 +44,7 @@ describe('posts that ask for replicas', () => {
     // Membership slow to suspect: C stays "alive" to A while it is cut off, so the post is
     // attempted (not refused with 409) and has to time out.
     const membership = { ...FAST_MEMBERSHIP, suspectAfterMs: 30_000, deadAfterMs: 60_000 }
-    const [a, b, c] = (await startMesh(dirs, 3, { membership, checkpoints: { replicaTimeoutMs: REPLICA_TIMEOUT_MS } }, nodes)).nodes as Three
+    const [a, b, c] = (await startMesh(fixture.dirs, 3, { membership, checkpoints: { replicaTimeoutMs: REPLICA_TIMEOUT_MS } }, fixture.nodes)).nodes as Three
     await split([a, b], [c])
     expect(memberStates(a)[c.peerId]).toBe('alive')
 

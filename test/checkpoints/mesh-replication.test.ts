@@ -1,24 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { IdlemeshNode } from '../../src/node.ts'
+import { describe, expect, it } from 'vitest'
 import { decodeGossip } from '../../src/checkpoints/wire.ts'
 import { CHECKPOINT_TOPIC } from '../../src/checkpoints/index.ts'
-import { stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { converged, countOf, headsOf, idsOf, localLatest, idOfBytes, randomPayload, startMesh, text, type Three } from './mesh-helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 describe('checkpoints across a 3-node mesh', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('a post on A is the latest on B and C: same id, same bytes, confirmed by their peers', async () => {
-    const [a, b, c] = (await startMesh(dirs, 3, {}, nodes)).nodes as Three
+    const [a, b, c] = (await startMesh(fixture.dirs, 3, {}, fixture.nodes)).nodes as Three
     const payload = text('resume here: the parser is half done')
     const posted = await a.checkpoints.post({ stream: 'owner/repo', payload, meta: { label: 'wip' } })
     expect(posted).toMatchObject({ stream: 'owner/repo', seq: 1, parents: [], author: a.peerId, confirmedBy: [] })
@@ -35,7 +26,7 @@ describe('checkpoints across a 3-node mesh', () => {
   })
 
   it('concurrent posts on A and B fork the stream; every node converges and the next post (on C) merges both heads', async () => {
-    const [a, b, c] = (await startMesh(dirs, 3, {}, nodes)).nodes as Three
+    const [a, b, c] = (await startMesh(fixture.dirs, 3, {}, fixture.nodes)).nodes as Three
     // Both posts read the (empty) heads in the same turn of the event loop: neither can see
     // the other, so this is a real fork, not two posts in a row.
     const [fromA, fromB] = await Promise.all([
@@ -70,7 +61,7 @@ describe('checkpoints across a 3-node mesh', () => {
 
   it('a 10 MiB payload is announced and pulled over the sync stream (not inline gossip) and reads back byte-identical', async () => {
     // No periodic anti-entropy: the pull that the announce triggers is the only way across.
-    const [a, b, c] = (await startMesh(dirs, 3, { checkpoints: { syncIntervalMs: 600_000 } }, nodes)).nodes as Three
+    const [a, b, c] = (await startMesh(fixture.dirs, 3, { checkpoints: { syncIntervalMs: 600_000 } }, fixture.nodes)).nodes as Three
     // Record every checkpoint gossip message B and C receive, before their validators judge it.
     const seen: Array<{ on: string, kind: string, id?: string, chunks?: number, items: Uint8Array[] }> = []
     for (const node of [b, c]) {

@@ -1,29 +1,21 @@
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { IdlemeshNode } from '../../src/node.ts'
+import { describe, expect, it } from 'vitest'
 import { addCheckpointKey } from '../../src/identity/index.ts'
-import { initMesh, memberStates, seesAllAlive, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { initMesh, memberStates, seesAllAlive, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 
 describe('checkpoint key rotation across the mesh', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('a node still without the new key ignores what it seals (no penalty), then catches up once it has the key', async () => {
-    const [aDir, bDir] = await initMesh(dirs, 2) as [string, string]
+    const [aDir, bDir] = await initMesh(fixture.dirs, 2) as [string, string]
     let a = await startTestNode(aDir)
     let b = await startTestNode(bDir, { bootstrap: [a.multiaddrs()[0] as string] })
-    nodes = [a, b]
+    fixture.nodes = [a, b]
     await waitFor(() => seesAllAlive(b, [a.peerId, b.peerId]), { what: 'the mesh' })
     const old = await a.checkpoints.post({ stream: 'r', payload: new TextEncoder().encode('under the old key') })
     await waitFor(() => b.checkpointStore.has(old.id), { what: 'b to hold the old-key checkpoint' })
@@ -32,7 +24,7 @@ describe('checkpoint key rotation across the mesh', () => {
     await a.stop()
     const { keyId } = addCheckpointKey(aDir)
     a = await startTestNode(aDir, { bootstrap: [b.multiaddrs()[0] as string] })
-    nodes = [a, b]
+    fixture.nodes = [a, b]
     await waitFor(() => seesAllAlive(b, [a.peerId, b.peerId]), { what: 'a back in the mesh' })
     const fresh = await a.checkpoints.post({ stream: 'r', payload: new TextEncoder().encode('under the new key') })
     expect(fresh.keyId).toBe(keyId)
@@ -48,7 +40,7 @@ describe('checkpoint key rotation across the mesh', () => {
     await b.stop()
     copyFileSync(join(aDir, 'mesh.secret'), join(bDir, 'mesh.secret'))
     b = await startTestNode(bDir, { bootstrap: [a.multiaddrs()[0] as string] })
-    nodes = [a, b]
+    fixture.nodes = [a, b]
     await waitFor(() => b.checkpointStore.has(fresh.id), { what: 'b to catch up the new-key checkpoint' })
     expect(text((await b.checkpoints.latest('r', { local: true })).payload)).toBe('under the new key')
     expect(text((await b.checkpoints.get(old.id)).payload)).toBe('under the old key')

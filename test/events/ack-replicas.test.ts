@@ -1,11 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { IdlemeshNode } from '../../src/node.ts'
 import { EVENTS_TOPIC } from '../../src/events/index.ts'
 import { decodeGossip } from '../../src/events/wire.ts'
-import { initMesh, seesAllAlive, spawnNode, startTestNode, stopAll, tempDirs, type NodeProcess, type TempDirs } from '../helpers/nodes.ts'
+import { initMesh, seesAllAlive, spawnNode, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { eventOn, githubDelivery, idOwnedBy, issuePayload, meshEventsConfig, postWebhook, runsOf, writeNodeConfig } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 /** Makes `node` ignore gossiped event records (claims and acks still pass); returns the undo. */
 function dropGossipedRecords (node: IdlemeshNode): () => void {
@@ -20,31 +21,20 @@ function dropGossipedRecords (node: IdlemeshNode): () => void {
 }
 
 describe('ackReplicas', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  let procs: NodeProcess[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await Promise.all(procs.map(async p => { await p.kill('SIGKILL') }))
-    procs = []
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('with ackReplicas: 1, a node killed right after its 202 and never restarted loses nothing: the event is done once on the others', async () => {
-    const runs = dirs.dir('runs.log')
+    const runs = fixture.dirs.dir('runs.log')
     const config = meshEventsConfig(runs, { ackReplicas: 1 })
-    const [dirA, dirB, dirC] = await initMesh(dirs, 3) as [string, string, string]
+    const [dirA, dirB, dirC] = await initMesh(fixture.dirs, 3) as [string, string, string]
     const b = await startTestNode(dirB, config)
     const bootstrap = b.multiaddrs()[0] as string
     const c = await startTestNode(dirC, { ...config, bootstrap: [bootstrap] })
-    nodes.push(b, c)
+    fixture.nodes.push(b, c)
     // A claims, then waits 5 s before starting: it is certainly killed before it runs anything.
     writeNodeConfig(dirA, { ...config, events: { ...config.events, claimSettleMs: 5000 } })
     const a = await spawnNode(dirA, ['--bootstrap', bootstrap])
-    procs.push(a)
+    fixture.procs.push(a)
     const ids = [a.runtime.peerId, b.peerId, c.peerId]
     await waitFor(() => seesAllAlive(b, ids) && seesAllAlive(c, ids), { what: 'B and C to see A alive' })
     await waitFor(async () => (await a.health()).summary.alive === 3, { what: 'A to see the mesh' })
@@ -75,9 +65,9 @@ describe('ackReplicas', () => {
   })
 
   it('without enough peers the sender gets 503 WEBHOOK_REPLICAS_TIMEOUT, and a redelivery is a duplicate of the stored event', async () => {
-    const [dir] = await initMesh(dirs, 1)
-    const node = await startTestNode(dir as string, meshEventsConfig(dirs.dir('runs.log'), { ackReplicas: 1 }))
-    nodes.push(node)
+    const [dir] = await initMesh(fixture.dirs, 1)
+    const node = await startTestNode(dir as string, meshEventsConfig(fixture.dirs.dir('runs.log'), { ackReplicas: 1 }))
+    fixture.nodes.push(node)
     const delivery = await githubDelivery('ping', { zen: 'alone' })
     const started = Date.now()
     const answer = await postWebhook(node.httpUrl, '/webhook/gh', delivery)

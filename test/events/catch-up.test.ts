@@ -1,23 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { IdlemeshNode } from '../../src/node.ts'
-import { initMesh, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { initMesh, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 describe('anti-entropy', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('a node joining late pulls every event it missed (more than one sync frame of them), then acts', async () => {
-    const [dirA, dirB] = await initMesh(dirs, 2) as [string, string]
+    const [dirA, dirB] = await initMesh(fixture.dirs, 2) as [string, string]
     const a = await startTestNode(dirA, { events: { startupSettleMs: 0 } })
-    nodes.push(a)
+    fixture.nodes.push(a)
     const count = 9000
     let next = 0
     await Promise.all(Array.from({ length: 32 }, async () => {
@@ -30,7 +22,7 @@ describe('anti-entropy', () => {
 
     // B has bootstrap peers: it does not act before its first sync brought it what A holds.
     const b = await startTestNode(dirB, { bootstrap: [a.multiaddrs()[0] as string], events: { startupSettleMs: 0 } })
-    nodes.push(b)
+    fixture.nodes.push(b)
     expect(b.events.dispatcher.ready()).toBe(false)
     await waitFor(() => b.events.store.size === count, { timeoutMs: 40_000, what: `all ${count} events on B` })
     await waitFor(() => b.events.dispatcher.ready(), { what: 'B ready once synced' })
@@ -42,12 +34,12 @@ describe('anti-entropy', () => {
   })
 
   it('an event too large for gossip is announced and pulled by its peers', async () => {
-    const [dirA, dirB] = await initMesh(dirs, 2) as [string, string]
+    const [dirA, dirB] = await initMesh(fixture.dirs, 2) as [string, string]
     const config = { events: { startupSettleMs: 0, inlineMaxBytes: 1024 } }
     const a = await startTestNode(dirA, config)
-    nodes.push(a)
+    fixture.nodes.push(a)
     const b = await startTestNode(dirB, { ...config, bootstrap: [a.multiaddrs()[0] as string] })
-    nodes.push(b)
+    fixture.nodes.push(b)
     await waitFor(() => b.events.dispatcher.ready() && a.mesh.connectedPeers().includes(b.peerId), { what: 'B connected and synced' })
     const big = 'y'.repeat(64 * 1024)
     await a.events.ingest({ source: 'gh', id: 'large-1', event: { provider: 'github', type: 'ping', summary: 'large' }, payload: { big } })

@@ -1,37 +1,27 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { ConfigInput } from '../../src/config/index.ts'
 import type { EventsHealth } from '../../src/events/index.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
-import { initMesh, seesAllAlive, spawnNode, startTestNode, stopAll, tempDirs, type NodeProcess, type TempDirs } from '../helpers/nodes.ts'
+import { initMesh, seesAllAlive, spawnNode, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { eventOn, githubDelivery, idOwnedBy, issuePayload, meshEventsConfig, postWebhook, runsOf, writeNodeConfig } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 /**
  * A node (its own OS process) accepts a webhook, answers 202, and is SIGKILLed at once. The
  * event must not be lost, must reach every node, and its actions must run exactly once.
  */
 describe('a node killed right after its 202, then restarted', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  let procs: NodeProcess[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await Promise.all(procs.map(async p => { await p.kill('SIGKILL') }))
-    procs = []
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   /** Two in-process nodes B and C, and the data dir of the process node A. */
   async function mesh (config: ConfigInput): Promise<{ dirA: string, b: IdlemeshNode, c: IdlemeshNode, bootstrap: string[] }> {
-    const [dirA, dirB, dirC] = await initMesh(dirs, 3) as [string, string, string]
+    const [dirA, dirB, dirC] = await initMesh(fixture.dirs, 3) as [string, string, string]
     const b = await startTestNode(dirB, config)
-    nodes.push(b)
+    fixture.nodes.push(b)
     const bootstrap = [b.multiaddrs()[0] as string]
     const c = await startTestNode(dirC, { ...config, bootstrap })
-    nodes.push(c)
+    fixture.nodes.push(c)
     return { dirA, b, c, bootstrap }
   }
 
@@ -50,13 +40,13 @@ describe('a node killed right after its 202, then restarted', () => {
   }
 
   it('in the mesh, as the owner of the event: the survivors take its actions over and run them once; the restarted node agrees', async () => {
-    const runs = dirs.dir('runs.log')
+    const runs = fixture.dirs.dir('runs.log')
     const config = meshEventsConfig(runs)
     const { dirA, b, c, bootstrap } = await mesh(config)
     // A long settle between claim and start: A is certainly killed after claiming, before starting.
     writeNodeConfig(dirA, { ...config, events: { ...config.events, claimSettleMs: 5000 } })
     const a = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
-    procs.push(a)
+    fixture.procs.push(a)
     const ids = [a.runtime.peerId, b.peerId, c.peerId]
     await waitFor(() => allAlive([b, c], ids), { what: 'B and C to see A alive' })
     await waitFor(async () => {
@@ -77,7 +67,7 @@ describe('a node killed right after its 202, then restarted', () => {
     // (Attempt 1 when A's claim reached the others before the kill and was taken over, 0 when not.)
 
     const restarted = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
-    procs[0] = restarted
+    fixture.procs[0] = restarted
     await expectDoneOnceEverywhere([b.httpUrl, c.httpUrl, restarted.runtime.httpUrl], id, runs, 'runs/crash-owner', [b, c])
     const view = await eventOn(restarted.runtime.httpUrl, id)
     expect(view?.event.receivedBy).toBe(a.runtime.peerId)
@@ -85,13 +75,13 @@ describe('a node killed right after its 202, then restarted', () => {
   })
 
   it('cut off from the mesh: the event survives on its disk alone and reaches the mesh by anti-entropy after the restart', async () => {
-    const runs = dirs.dir('runs.log')
+    const runs = fixture.dirs.dir('runs.log')
     const config = meshEventsConfig(runs)
     const { dirA, b, c, bootstrap } = await mesh(config)
     // Alone, A would own every event: it must not act before it is killed.
     writeNodeConfig(dirA, { ...config, events: { ...config.events, startupSettleMs: 60_000 } })
     const a = await spawnNode(dirA)
-    procs.push(a)
+    fixture.procs.push(a)
 
     const id = idOwnedBy(b.peerId, [a.runtime.peerId, b.peerId, c.peerId])
     const delivery = await githubDelivery('issues', issuePayload('crash-alone'), id)
@@ -101,19 +91,19 @@ describe('a node killed right after its 202, then restarted', () => {
 
     writeNodeConfig(dirA, config)
     const restarted = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
-    procs[0] = restarted
+    fixture.procs[0] = restarted
     await expectDoneOnceEverywhere([b.httpUrl, c.httpUrl, restarted.runtime.httpUrl], id, runs, 'runs/crash-alone', [b, c])
     // B owns it among the three: B ran it.
     expect(runsOf(runs).find(r => r.key === `gh/${id}`)?.peerId).toBe(b.peerId)
   })
 
   it('a command started by a node that is then killed is not run again: it ends unknown, and the next action still runs', async () => {
-    const runs = dirs.dir('runs.log')
+    const runs = fixture.dirs.dir('runs.log')
     const config = meshEventsConfig(runs, { commandSleepSeconds: 3 })
     const { dirA, b, c, bootstrap } = await mesh(config)
     writeNodeConfig(dirA, config)
     const a = await spawnNode(dirA, ['--bootstrap', bootstrap[0] as string])
-    procs.push(a)
+    fixture.procs.push(a)
     const ids = [a.runtime.peerId, b.peerId, c.peerId]
     await waitFor(() => allAlive([b, c], ids), { what: 'B and C to see A alive' })
     await waitFor(async () => ((await a.health()).events as EventsHealth).ready, { what: 'A ready' })
@@ -137,12 +127,12 @@ describe('a node killed right after its 202, then restarted', () => {
   })
 
   it('alone, a node restarted while its command ran marks it unknown instead of running it again', async () => {
-    const runs = dirs.dir('runs.log')
+    const runs = fixture.dirs.dir('runs.log')
     const config = meshEventsConfig(runs, { commandSleepSeconds: 3 })
-    const [dir] = await initMesh(dirs, 1) as [string]
+    const [dir] = await initMesh(fixture.dirs, 1) as [string]
     writeNodeConfig(dir, config)
     const a = await spawnNode(dir)
-    procs.push(a)
+    fixture.procs.push(a)
     await waitFor(async () => ((await a.health()).events as EventsHealth).ready, { what: 'A ready' })
     const delivery = await githubDelivery('issues', issuePayload('restart-started'))
     expect((await postWebhook(a.runtime.httpUrl, '/webhook/gh', delivery)).status).toBe(202)
@@ -150,7 +140,7 @@ describe('a node killed right after its 202, then restarted', () => {
     await a.kill('SIGKILL')
 
     const restarted = await spawnNode(dir)
-    procs[0] = restarted
+    fixture.procs[0] = restarted
     const view = await waitFor(async () => {
       const v = await eventOn(restarted.runtime.httpUrl, delivery.id)
       return v?.actions.every(x => x.state === 'succeeded' || x.state === 'unknown' || x.state === 'failed') === true ? v : undefined

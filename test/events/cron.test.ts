@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { eventKey, ownerOf, type EventView } from '../../src/events/index.ts'
-import type { IdlemeshNode } from '../../src/node.ts'
 import { fireId } from '../../src/webhooks/index.ts'
-import { initMesh, seesAllAlive, spawnNode, startTestNode, stopAll, tempDirs, type NodeProcess, type TempDirs } from '../helpers/nodes.ts'
+import { initMesh, seesAllAlive, spawnNode, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { eventOn, meshEventsConfig, runsOf, writeNodeConfig } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 const JOB = 'tick'
 const SECOND = 1000
@@ -15,32 +15,21 @@ function fireTime (key: string): number {
 }
 
 describe('cron: once per mesh per scheduled time', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  let procs: NodeProcess[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await Promise.all(procs.map(async p => { await p.kill('SIGKILL') }))
-    procs = []
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('a per-second job fires every second exactly once with 3 nodes, and still after one of them is SIGKILLed', async () => {
-    const runs = dirs.dir('runs.log')
+    const runs = fixture.dirs.dir('runs.log')
     const config = meshEventsConfig(runs, {
       cron: { jobs: [{ name: JOB, schedule: '* * * * * *', graceMs: 5000, event: { type: 'cron.tick', payload: { repository: { name: 'cron' } } } }] }
     })
-    const [dirA, dirB, dirC] = await initMesh(dirs, 3) as [string, string, string]
+    const [dirA, dirB, dirC] = await initMesh(fixture.dirs, 3) as [string, string, string]
     const b = await startTestNode(dirB, config)
     const bootstrap = b.multiaddrs()[0] as string
     const c = await startTestNode(dirC, { ...config, bootstrap: [bootstrap] })
-    nodes.push(b, c)
+    fixture.nodes.push(b, c)
     writeNodeConfig(dirA, config)
     const a = await spawnNode(dirA, ['--bootstrap', bootstrap])
-    procs.push(a)
+    fixture.procs.push(a)
     const A = a.runtime.peerId
     const all = [A, b.peerId, c.peerId]
     await waitFor(() => seesAllAlive(b, all) && seesAllAlive(c, all), { what: 'all three alive' })

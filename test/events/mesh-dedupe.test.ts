@@ -1,31 +1,24 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { IdlemeshNode } from '../../src/node.ts'
-import { initMesh, seesAllAlive, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { initMesh, seesAllAlive, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { eventOn, githubDelivery, issuePayload, meshEventsConfig, postWebhook, runsOf } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 describe('mesh-wide dedupe (3 nodes)', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('the same delivery posted to two nodes at the same moment is one event everywhere, and its actions run once', async () => {
-    const runs = dirs.dir('runs.log')
+    const runs = fixture.dirs.dir('runs.log')
     const config = meshEventsConfig(runs)
-    const dataDirs = await initMesh(dirs, 3)
+    const dataDirs = await initMesh(fixture.dirs, 3)
     const first = await startTestNode(dataDirs[0] as string, config)
-    nodes.push(first)
+    fixture.nodes.push(first)
     const bootstrap = [first.multiaddrs()[0] as string]
-    nodes.push(...await Promise.all(dataDirs.slice(1).map(async d => await startTestNode(d, { ...config, bootstrap }))))
-    const ids = nodes.map(n => n.peerId)
-    await waitFor(() => nodes.every(n => seesAllAlive(n, ids) && n.events.dispatcher.ready()), { what: 'all three alive and ready everywhere' })
-    const [a, b, c] = nodes as [IdlemeshNode, IdlemeshNode, IdlemeshNode]
+    fixture.nodes.push(...await Promise.all(dataDirs.slice(1).map(async d => await startTestNode(d, { ...config, bootstrap }))))
+    const ids = fixture.nodes.map(n => n.peerId)
+    await waitFor(() => fixture.nodes.every(n => seesAllAlive(n, ids) && n.events.dispatcher.ready()), { what: 'all three alive and ready everywhere' })
+    const [a, b, c] = fixture.nodes as [IdlemeshNode, IdlemeshNode, IdlemeshNode]
 
     const deliveries = await Promise.all(Array.from({ length: 6 }, async (_, i) => await githubDelivery('issues', issuePayload('dedupe', i + 1))))
     let bothQueued = 0
@@ -44,7 +37,7 @@ describe('mesh-wide dedupe (3 nodes)', () => {
 
     for (const delivery of deliveries) {
       const views = await waitFor(async () => {
-        const all = await Promise.all(nodes.map(async n => await eventOn(n.httpUrl, delivery.id)))
+        const all = await Promise.all(fixture.nodes.map(async n => await eventOn(n.httpUrl, delivery.id)))
         return all.every(v => v?.status === 'done') ? all : undefined
       }, { timeoutMs: 20_000, what: `event ${delivery.id} done on every node` })
       // Copies merged to the same record: the same receipt, the same outcomes.
@@ -59,7 +52,7 @@ describe('mesh-wide dedupe (3 nodes)', () => {
     // One command run and one checkpoint per delivery, mesh-wide.
     const lines = runsOf(runs)
     expect(lines.map(l => l.key).sort()).toEqual(deliveries.map(d => `gh/${d.id}`).sort())
-    for (const node of nodes) {
+    for (const node of fixture.nodes) {
       await waitFor(async () => (await node.checkpoints.history('runs/dedupe', { limit: 100 })).length >= deliveries.length, { what: 'the checkpoints on every node' })
       const history = await node.checkpoints.history('runs/dedupe', { limit: 100 })
       expect(history).toHaveLength(deliveries.length)

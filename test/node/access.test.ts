@@ -1,33 +1,25 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { IdlemeshNode } from '../../src/node.ts'
+import { describe, expect, it } from 'vitest'
 import { initDataDir, loadIdentity } from '../../src/identity/index.ts'
-import { initMesh, memberStates, seesAllAlive, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { initMesh, memberStates, seesAllAlive, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 /** Long enough for several dial attempts and heartbeats to have happened. */
 const SETTLE_MS = 2500
 
 describe('mesh access control', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('a process with another mesh secret cannot complete a connection and never becomes a member', async () => {
-    const [aDir, bDir] = await initMesh(dirs, 2)
-    const strangerDir = dirs.dir('stranger')
+    const [aDir, bDir] = await initMesh(fixture.dirs, 2)
+    const strangerDir = fixture.dirs.dir('stranger')
     await initDataDir(strangerDir) // its own, different mesh secret
 
     const a = await startTestNode(aDir as string)
     const bootstrap = [a.multiaddrs()[0] as string]
     const b = await startTestNode(bDir as string, { bootstrap })
     const stranger = await startTestNode(strangerDir, { bootstrap })
-    nodes.push(a, b, stranger)
+    fixture.nodes.push(a, b, stranger)
 
     await waitFor(() => seesAllAlive(a, [a.peerId, b.peerId]), { what: 'a and b to form a mesh' })
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
@@ -39,13 +31,13 @@ describe('mesh access control', () => {
   })
 
   it('a node with the secret but not on the allowlist is refused and never becomes a member', async () => {
-    const [aDir, bDir, outsiderDir] = await initMesh(dirs, 3)
+    const [aDir, bDir, outsiderDir] = await initMesh(fixture.dirs, 3)
     const allowlist = [loadIdentity(aDir as string).peerId, loadIdentity(bDir as string).peerId]
 
     const a = await startTestNode(aDir as string, { allowlist })
     const b = await startTestNode(bDir as string, { allowlist, bootstrap: [a.multiaddrs()[0] as string] })
     const outsider = await startTestNode(outsiderDir as string, { bootstrap: [a.multiaddrs()[0] as string, b.multiaddrs()[0] as string] })
-    nodes.push(a, b, outsider)
+    fixture.nodes.push(a, b, outsider)
 
     await waitFor(() => seesAllAlive(a, allowlist) && seesAllAlive(b, allowlist), { what: 'a and b to see each other' })
     await new Promise(resolve => setTimeout(resolve, SETTLE_MS))

@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { initMesh, spawnNode, tempDirs, FAST_MEMBERSHIP, type NodeProcess, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { initMesh, spawnNode, FAST_MEMBERSHIP, type NodeProcess } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 async function states (node: NodeProcess): Promise<Record<string, string>> {
   const report = await node.health()
@@ -8,25 +9,17 @@ async function states (node: NodeProcess): Promise<Record<string, string>> {
 }
 
 describe('crash and restart (separate processes)', () => {
-  let dirs: TempDirs
-  let procs: NodeProcess[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await Promise.all(procs.map(async p => { await p.kill('SIGKILL') }))
-    procs = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('SIGKILL: the others mark the node dead within the window; restarted on the same data dir it keeps its peer ID and is alive everywhere', async () => {
-    const dataDirs = await initMesh(dirs, 3)
+    const dataDirs = await initMesh(fixture.dirs, 3)
     const first = await spawnNode(dataDirs[0] as string)
-    procs.push(first)
+    fixture.procs.push(first)
     const bootstrap = ['--bootstrap', first.runtime.multiaddrs[0] as string]
-    for (const dir of dataDirs.slice(1)) procs.push(await spawnNode(dir, bootstrap))
-    const ids = procs.map(p => p.runtime.peerId)
+    for (const dir of dataDirs.slice(1)) fixture.procs.push(await spawnNode(dir, bootstrap))
+    const ids = fixture.procs.map(p => p.runtime.peerId)
     const allAlive = async (): Promise<boolean> => {
-      for (const p of procs) {
+      for (const p of fixture.procs) {
         const s = await states(p)
         if (!ids.every(id => s[id] === 'alive')) return false
       }
@@ -34,8 +27,8 @@ describe('crash and restart (separate processes)', () => {
     }
     await waitFor(allAlive, { what: 'all three alive everywhere' })
 
-    const victim = procs[2] as NodeProcess
-    const survivors = procs.slice(0, 2)
+    const victim = fixture.procs[2] as NodeProcess
+    const survivors = fixture.procs.slice(0, 2)
     const killedAt = Date.now()
     await victim.kill('SIGKILL')
     await waitFor(async () => {
@@ -55,14 +48,14 @@ describe('crash and restart (separate processes)', () => {
     for (const p of survivors) for (const q of survivors) expect((await states(p))[q.runtime.peerId]).toBe('alive')
 
     const restarted = await spawnNode(victim.dataDir, bootstrap)
-    procs[2] = restarted
+    fixture.procs[2] = restarted
     expect(restarted.runtime.peerId).toBe(victim.runtime.peerId)
     expect(restarted.runtime.pid).not.toBe(victim.runtime.pid)
     await waitFor(allAlive, { timeoutMs: 20_000, what: 'the restarted node to be alive everywhere' })
   })
 
   it('SIGTERM stops a node within 5 s and removes runtime.json', async () => {
-    const [dir] = await initMesh(dirs, 1)
+    const [dir] = await initMesh(fixture.dirs, 1)
     const node = await spawnNode(dir as string)
     const started = Date.now()
     const exit = new Promise<number | null>(resolve => node.child.once('exit', (code) => { resolve(code) }))

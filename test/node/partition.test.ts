@@ -1,29 +1,22 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { IdlemeshNode } from '../../src/node.ts'
-import { initMesh, memberStates, seesAllAlive, startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { initMesh, memberStates, seesAllAlive, startTestNode } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 describe('partition', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('a 4-node mesh split in two halves heals by itself once the split is lifted', async () => {
-    const dataDirs = await initMesh(dirs, 4)
+    const dataDirs = await initMesh(fixture.dirs, 4)
     const first = await startTestNode(dataDirs[0] as string)
-    nodes.push(first)
-    for (const dir of dataDirs.slice(1)) nodes.push(await startTestNode(dir, { bootstrap: [first.multiaddrs()[0] as string] }))
-    const ids = nodes.map(n => n.peerId)
-    await waitFor(() => nodes.every(n => seesAllAlive(n, ids)), { what: 'the mesh to form' })
+    fixture.nodes.push(first)
+    for (const dir of dataDirs.slice(1)) fixture.nodes.push(await startTestNode(dir, { bootstrap: [first.multiaddrs()[0] as string] }))
+    const ids = fixture.nodes.map(n => n.peerId)
+    await waitFor(() => fixture.nodes.every(n => seesAllAlive(n, ids)), { what: 'the mesh to form' })
 
-    const left = nodes.slice(0, 2)
-    const right = nodes.slice(2)
+    const left = fixture.nodes.slice(0, 2)
+    const right = fixture.nodes.slice(2)
     // Cut every connection across the halves and refuse redials both ways (the gater).
     for (const a of left) for (const b of right) { await a.mesh.denyPeer(b.peerId); await b.mesh.denyPeer(a.peerId) }
 
@@ -36,7 +29,7 @@ describe('partition', () => {
 
     // Lift the split; nobody is told to reconnect: the reconnect loop and gossip must do it.
     for (const a of left) for (const b of right) { a.mesh.undenyPeer(b.peerId); b.mesh.undenyPeer(a.peerId) }
-    await waitFor(() => nodes.every(n => seesAllAlive(n, ids)), { timeoutMs: 20_000, what: 'the mesh to heal' })
-    await waitFor(() => nodes.every(n => n.mesh.connectedPeers().length === 3), { timeoutMs: 20_000, what: 'direct connections to come back' })
+    await waitFor(() => fixture.nodes.every(n => seesAllAlive(n, ids)), { timeoutMs: 20_000, what: 'the mesh to heal' })
+    await waitFor(() => fixture.nodes.every(n => n.mesh.connectedPeers().length === 3), { timeoutMs: 20_000, what: 'direct connections to come back' })
   })
 })

@@ -1,26 +1,20 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { runCli, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { runCli } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
 import type { CostReport, TaskView } from '../../src/tasks/index.ts'
 import { api, startTaskMesh, waitForStatus } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 const COST = 0.0123 // what the fake CLI reports per run
 
 describe('HTTP, CLI and cost', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('cost totals add up per task, node, repository and conversation; the CLI shows them', async () => {
-    const mesh = await startTaskMesh(dirs, 2, () => ({ maxAttempts: 2 }))
-    nodes = mesh.nodes
-    const [a, b] = nodes as [IdlemeshNode, IdlemeshNode]
+    const mesh = await startTaskMesh(fixture.dirs, 2, () => ({ maxAttempts: 2 }))
+    fixture.nodes = mesh.nodes
+    const [a, b] = fixture.nodes as [IdlemeshNode, IdlemeshNode]
     const submit = async (node: IdlemeshNode, body: Record<string, unknown>): Promise<void> => {
       const { status } = await api(node.httpUrl, 'POST', '/tasks', body)
       expect(status).toBe(202)
@@ -36,7 +30,7 @@ describe('HTTP, CLI and cost', () => {
     expect(finals.map(t => t.costUsd)).toEqual([COST, COST, COST, 2 * COST])
     // Both nodes end up with the same figures.
     await waitFor(() => b.tasks.get('k4')?.status === 'dead', { what: 'node b to see k4 dead' })
-    for (const node of nodes) {
+    for (const node of fixture.nodes) {
       const byNode = node.tasks.cost('node')
       expect(byNode.totalUsd).toBeCloseTo(5 * COST, 6)
       expect(byNode.attempts).toBe(5)
@@ -66,9 +60,9 @@ describe('HTTP, CLI and cost', () => {
   })
 
   it('the CLI submits, lists, shows, follows logs, cancels and drains', async () => {
-    const mesh = await startTaskMesh(dirs, 2, i => ({ capacity: i === 0 ? 1 : 1 }))
-    nodes = mesh.nodes
-    const [a, b] = nodes as [IdlemeshNode, IdlemeshNode]
+    const mesh = await startTaskMesh(fixture.dirs, 2, i => ({ capacity: i === 0 ? 1 : 1 }))
+    fixture.nodes = mesh.nodes
+    const [a, b] = fixture.nodes as [IdlemeshNode, IdlemeshNode]
     const submitted = await runCli(['task', 'submit', '--prompt', 'hello from the cli', '--id', 'cli-1', '--wait', '--json', '--node', a.httpUrl])
     expect(submitted.code, submitted.stderr).toBe(0)
     const task = JSON.parse(submitted.stdout) as TaskView
@@ -119,9 +113,9 @@ describe('HTTP, CLI and cost', () => {
   })
 
   it('refuses new tasks once the day\'s budget is spent, with a clear reason', async () => {
-    const mesh = await startTaskMesh(dirs, 1, () => ({ budget: { dailyUsd: 0.03 } }))
-    nodes = mesh.nodes
-    const node = nodes[0] as IdlemeshNode
+    const mesh = await startTaskMesh(fixture.dirs, 1, () => ({ budget: { dailyUsd: 0.03 } }))
+    fixture.nodes = mesh.nodes
+    const node = fixture.nodes[0] as IdlemeshNode
     for (const id of ['b1', 'b2', 'b3']) {
       await node.tasks.submit({ id, prompt: id })
       await waitForStatus(node, id, ['succeeded'])

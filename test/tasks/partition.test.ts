@@ -1,8 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { memberStates, seesAllAlive, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { memberStates, seesAllAlive } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
 import { overlaps, runsFor, startTaskMesh, waitForStatus } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 async function cut (side: IdlemeshNode[], other: IdlemeshNode[]): Promise<void> {
   for (const a of side) for (const b of other) { await a.mesh.denyPeer(b.peerId); await b.mesh.denyPeer(a.peerId) }
@@ -13,24 +14,17 @@ function heal (side: IdlemeshNode[], other: IdlemeshNode[]): void {
 }
 
 describe('partitions', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('a runner cut off from the mesh kills its run when its lease runs out, before the majority runs the task again; it takes nothing over', async () => {
-    const record = dirs.dir('record.jsonl')
+    const record = fixture.dirs.dir('record.jsonl')
     // node0 coordinates only; node1's CLI hangs; node2 drains until the cut.
-    const mesh = await startTaskMesh(dirs, 3, i => ({
+    const mesh = await startTaskMesh(fixture.dirs, 3, i => ({
       capacity: i === 0 ? 0 : 1,
       runner: { env: { FAKE_CLAUDE_RECORD: record, FAKE_CLAUDE_NODE: `node${i}`, ...(i === 1 ? { FAKE_CLAUDE_MODE: 'hang' } : {}) } }
     }))
-    nodes = mesh.nodes
-    const [a, b, c] = nodes as [IdlemeshNode, IdlemeshNode, IdlemeshNode]
+    fixture.nodes = mesh.nodes
+    const [a, b, c] = fixture.nodes as [IdlemeshNode, IdlemeshNode, IdlemeshNode]
     c.tasks.setDraining(true)
     await waitFor(() => a.membership.list().find(m => m.peerId === c.peerId)?.load?.draining === true, { what: 'node0 to see node2 draining' })
     await a.tasks.submit({ id: 'split', prompt: 'split-brain test' })
@@ -55,7 +49,7 @@ describe('partitions', () => {
     expect(b.tasks.get('split')?.coordinator).toBe(a.peerId)
 
     heal([b], [a, c])
-    await waitFor(() => nodes.every(n => seesAllAlive(n, nodes.map(x => x.peerId))), { timeoutMs: 20_000, what: 'the mesh to heal' })
+    await waitFor(() => fixture.nodes.every(n => seesAllAlive(n, fixture.nodes.map(x => x.peerId))), { timeoutMs: 20_000, what: 'the mesh to heal' })
     await waitFor(() => b.tasks.get('split')?.status === 'succeeded', { timeoutMs: 10_000, what: 'node1 to catch up on the task' })
     expect(b.tasks.get('split')?.attempts.map(x => x.status)).toEqual(['lost', 'succeeded'])
     expect(runsFor(record, 'split-brain')).toHaveLength(2)

@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/wait.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
 import { nodeName, runsOf, startTaskMesh, waitForStatus, type Run } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 /** Most runs at once on each node, from the fake CLI's start/end records. */
 function peakConcurrency (runs: Run[]): Record<string, number> {
@@ -23,19 +23,12 @@ function peakConcurrency (runs: Run[]): Record<string, number> {
 }
 
 describe('placement', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('offers each task to the least-loaded live node', async () => {
-    const mesh = await startTaskMesh(dirs, 3, i => ({ capacity: [1, 2, 2][i], runner: { env: { FAKE_CLAUDE_RECORD: dirs.dir('record.jsonl'), FAKE_CLAUDE_NODE: `node${i}`, FAKE_CLAUDE_LINES: '100', FAKE_CLAUDE_INTERVAL_MS: '100' } } }))
-    nodes = mesh.nodes
-    const [a] = nodes as [IdlemeshNode]
+    const mesh = await startTaskMesh(fixture.dirs, 3, i => ({ capacity: [1, 2, 2][i], runner: { env: { FAKE_CLAUDE_RECORD: fixture.dirs.dir('record.jsonl'), FAKE_CLAUDE_NODE: `node${i}`, FAKE_CLAUDE_LINES: '100', FAKE_CLAUDE_INTERVAL_MS: '100' } } }))
+    fixture.nodes = mesh.nodes
+    const [a] = fixture.nodes as [IdlemeshNode]
     const used: Record<string, number> = { node0: 0, node1: 0, node2: 0 }
     const capacity: Record<string, number> = { node0: 1, node1: 2, node2: 2 }
     for (let i = 0; i < 5; i++) {
@@ -58,20 +51,20 @@ describe('placement', () => {
   })
 
   it('spreads a burst over the mesh without any node going over its capacity', async () => {
-    const record = dirs.dir('record.jsonl')
-    const mesh = await startTaskMesh(dirs, 3, i => ({ capacity: i + 1, runner: { env: { FAKE_CLAUDE_RECORD: record, FAKE_CLAUDE_NODE: `node${i}`, FAKE_CLAUDE_LINES: '3', FAKE_CLAUDE_INTERVAL_MS: '150' } } }))
-    nodes = mesh.nodes
+    const record = fixture.dirs.dir('record.jsonl')
+    const mesh = await startTaskMesh(fixture.dirs, 3, i => ({ capacity: i + 1, runner: { env: { FAKE_CLAUDE_RECORD: record, FAKE_CLAUDE_NODE: `node${i}`, FAKE_CLAUDE_LINES: '3', FAKE_CLAUDE_INTERVAL_MS: '150' } } }))
+    fixture.nodes = mesh.nodes
     const ids: string[] = []
     // Most from one node, some from the others: three coordinators compete for the same slots.
     const submissions = []
     for (let i = 0; i < 24; i++) {
       const id = `burst-${i}`
       ids.push(id)
-      submissions.push((nodes[i % 4 === 3 ? 1 + (i % 2) : 0] as IdlemeshNode).tasks.submit({ id, prompt: `slow burst ${i}` }))
+      submissions.push((fixture.nodes[i % 4 === 3 ? 1 + (i % 2) : 0] as IdlemeshNode).tasks.submit({ id, prompt: `slow burst ${i}` }))
     }
     await Promise.all(submissions)
     for (const id of ids) {
-      await waitFor(() => nodes.some(n => n.tasks.get(id)?.status === 'succeeded'), { timeoutMs: 40_000, what: `${id} to succeed` })
+      await waitFor(() => fixture.nodes.some(n => n.tasks.get(id)?.status === 'succeeded'), { timeoutMs: 40_000, what: `${id} to succeed` })
     }
     const runs = runsOf(record)
     expect(runs).toHaveLength(24)
@@ -81,6 +74,6 @@ describe('placement', () => {
     expect(peak.node2).toBeLessThanOrEqual(3)
     // Every slot was used: the burst did not pile onto one node.
     expect(peak).toEqual({ node0: 1, node1: 2, node2: 3 })
-    for (const id of ids) expect(nodes[0]?.tasks.get(id)?.attemptCount).toBe(1)
+    for (const id of ids) expect(fixture.nodes[0]?.tasks.get(id)?.attemptCount).toBe(1)
   })
 })

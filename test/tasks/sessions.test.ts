@@ -1,26 +1,19 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/wait.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
 import { conversationStream } from '../../src/tasks/index.ts'
 import { nodeName, overlaps, runsFor, startTaskMesh, waitForStatus } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 const KEY = 'acme/widgets#7'
 
 describe('conversations', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('follow-ups run in order on the node holding the session, with --resume; without it they continue elsewhere from the checkpoint', async () => {
-    const mesh = await startTaskMesh(dirs, 3, i => ({ capacity: 2, runner: { env: { FAKE_CLAUDE_RECORD: dirs.dir('record.jsonl'), FAKE_CLAUDE_NODE: `node${i}`, FAKE_CLAUDE_LINES: '6', FAKE_CLAUDE_INTERVAL_MS: '100' } } }))
-    nodes = mesh.nodes
-    const [a, b, c] = nodes as [IdlemeshNode, IdlemeshNode, IdlemeshNode]
+    const mesh = await startTaskMesh(fixture.dirs, 3, i => ({ capacity: 2, runner: { env: { FAKE_CLAUDE_RECORD: fixture.dirs.dir('record.jsonl'), FAKE_CLAUDE_NODE: `node${i}`, FAKE_CLAUDE_LINES: '6', FAKE_CLAUDE_INTERVAL_MS: '100' } } }))
+    fixture.nodes = mesh.nodes
+    const [a, b, c] = fixture.nodes as [IdlemeshNode, IdlemeshNode, IdlemeshNode]
     // c1 is slow; c2 and c3 arrive at other nodes while it runs.
     await a.tasks.submit({ id: 'c1', prompt: 'slow first request [conv]', conversation: KEY })
     const first = await waitForStatus(a, 'c1', ['running'])
@@ -46,7 +39,7 @@ describe('conversations', () => {
     // The summary checkpoint reached the others; then the holder goes away.
     const stream = conversationStream(KEY)
     expect(stream).toBe('conversation/acme/widgets/7')
-    const others = nodes.filter(n => n.peerId !== holder)
+    const others = fixture.nodes.filter(n => n.peerId !== holder)
     await waitFor(async () => {
       for (const n of others) {
         const latest = await n.checkpoints.latest(stream, { local: true }).catch(() => undefined)
@@ -55,9 +48,9 @@ describe('conversations', () => {
       }
       return true
     }, { what: 'every other node to hold the checkpoint after c3' })
-    const holderNode = nodes.find(n => n.peerId === holder) as IdlemeshNode
+    const holderNode = fixture.nodes.find(n => n.peerId === holder) as IdlemeshNode
     await holderNode.stop()
-    nodes = others
+    fixture.nodes = others
 
     const [x] = others as [IdlemeshNode]
     await x.tasks.submit({ id: 'c4', prompt: 'fourth request [conv]', conversation: KEY })

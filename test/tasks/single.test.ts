@@ -1,22 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startTestNode, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
+import { startTestNode } from '../helpers/nodes.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
 import { runsOf, startTaskMesh, taskConfig, waitForStatus } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 describe('tasks on one node', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('runs a submitted task and records its result, cost and log', async () => {
-    const mesh = await startTaskMesh(dirs, 1)
-    nodes = mesh.nodes
-    const node = nodes[0] as IdlemeshNode
+    const mesh = await startTaskMesh(fixture.dirs, 1)
+    fixture.nodes = mesh.nodes
+    const node = fixture.nodes[0] as IdlemeshNode
     const submitted = await node.tasks.submit({ id: 'hello-1', prompt: 'say hello' })
     expect(submitted.status).toBe('queued')
     const done = await waitForStatus(node, 'hello-1', ['succeeded', 'failed', 'dead'])
@@ -34,8 +28,8 @@ describe('tasks on one node', () => {
 
     // Records and logs are durable: a restart on the same data dir still has them.
     await node.stop()
-    const restarted = await startTestNode(mesh.dataDirs[0] as string, { tasks: taskConfig(dirs, 'node0', mesh.record) })
-    nodes = [restarted]
+    const restarted = await startTestNode(mesh.dataDirs[0] as string, { tasks: taskConfig(fixture.dirs, 'node0', mesh.record) })
+    fixture.nodes = [restarted]
     expect(restarted.tasks.get('hello-1')).toMatchObject({ status: 'succeeded', result: 'echo: say hello', costUsd: 0.0123 })
     const replayed = []
     for await (const line of restarted.tasks.logs('hello-1')) replayed.push(line.text)

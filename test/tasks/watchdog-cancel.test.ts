@@ -1,24 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
+import { describe, expect, it } from 'vitest'
 import { waitFor } from '../helpers/wait.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
 import { isAlive } from '../runner/helpers.ts'
 import { readRecord, runsFor, startTaskMesh, waitForStatus } from './helpers.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
 
 describe('watchdog, cancel, retries', () => {
-  let dirs: TempDirs
-  let nodes: IdlemeshNode[] = []
-  beforeEach(() => { dirs = tempDirs() })
-  afterEach(async () => {
-    await stopAll(nodes)
-    nodes = []
-    dirs.cleanup()
-  })
+  const fixture = useTestFixture()
 
   it('the watchdog kills a hanging run; the task is retried, then dead-lettered', async () => {
-    const mesh = await startTaskMesh(dirs, 1, () => ({ maxAttempts: 2, runner: { idleTimeoutMs: 600 } }))
-    nodes = mesh.nodes
-    const node = nodes[0] as IdlemeshNode
+    const mesh = await startTaskMesh(fixture.dirs, 1, () => ({ maxAttempts: 2, runner: { idleTimeoutMs: 600 } }))
+    fixture.nodes = mesh.nodes
+    const node = fixture.nodes[0] as IdlemeshNode
     await node.tasks.submit({ id: 'stuck', prompt: 'hang forever' })
     const dead = await waitForStatus(node, 'stuck', ['dead', 'failed', 'succeeded'], 20_000)
     expect(dead.status).toBe('dead')
@@ -35,9 +28,9 @@ describe('watchdog, cancel, retries', () => {
   })
 
   it('a non-retryable failure (max turns) fails at once; an error result is retried', async () => {
-    const mesh = await startTaskMesh(dirs, 1, () => ({ maxAttempts: 3 }))
-    nodes = mesh.nodes
-    const node = nodes[0] as IdlemeshNode
+    const mesh = await startTaskMesh(fixture.dirs, 1, () => ({ maxAttempts: 3 }))
+    fixture.nodes = mesh.nodes
+    const node = fixture.nodes[0] as IdlemeshNode
     await node.tasks.submit({ id: 'turns', prompt: 'max-turns please' })
     await node.tasks.submit({ id: 'errs', prompt: 'error please' })
     const turns = await waitForStatus(node, 'turns', ['failed', 'dead'])
@@ -51,9 +44,9 @@ describe('watchdog, cancel, retries', () => {
   })
 
   it('cancel on one node kills the run on another, its process group included', async () => {
-    const mesh = await startTaskMesh(dirs, 2, i => ({ capacity: i === 0 ? 0 : 1 }))
-    nodes = mesh.nodes
-    const [a, b] = nodes as [IdlemeshNode, IdlemeshNode]
+    const mesh = await startTaskMesh(fixture.dirs, 2, i => ({ capacity: i === 0 ? 0 : 1 }))
+    fixture.nodes = mesh.nodes
+    const [a, b] = fixture.nodes as [IdlemeshNode, IdlemeshNode]
     await a.tasks.submit({ id: 'long', prompt: 'hang until cancelled' })
     const running = await waitForStatus(a, 'long', ['running'])
     expect(running.node).toBe(b.peerId)
