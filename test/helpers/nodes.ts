@@ -90,10 +90,11 @@ export function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv
   return env
 }
 
-export async function spawnNode (dataDir: string, args: string[] = [], env: Record<string, string> = {}): Promise<NodeProcess> {
+/** `entry`: the CLI module to run, the TypeScript source unless a test wants the shipped bundle. */
+export async function spawnNode (dataDir: string, args: string[] = [], env: Record<string, string> = {}, entry = CLI): Promise<NodeProcess> {
   const runtimeFile = join(dataDir, 'runtime.json')
   rmSync(runtimeFile, { force: true })
-  const child = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '127.0.0.1:0', ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [entry, 'start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '127.0.0.1:0', ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout?.on('data', (d: Buffer) => { output += d.toString() })
   child.stderr?.on('data', (d: Buffer) => { output += d.toString() })

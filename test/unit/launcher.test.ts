@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ROOT } from '../helpers/nodes.ts'
+import { ROOT, initMesh, spawnNode } from '../helpers/nodes.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { VERSION } from '../../src/version.ts'
 
 const BIN = join(ROOT, 'bin', 'idlemesh.mjs')
@@ -25,4 +27,30 @@ describe('the idlemesh launcher (bin/idlemesh.mjs → dist/idlemesh.mjs)', () =>
       const usage = spawnSync(SYSTEM_NODE, [BIN, 'no-such-command'], { encoding: 'utf8', timeout: 30_000 })
       expect(usage.status).toBe(2)
     })
+})
+
+describe('the bundle (dist/idlemesh.mjs) as a running node', () => {
+  const BUNDLE = join(ROOT, 'dist', 'idlemesh.mjs')
+  const fixture = useTestFixture()
+
+  // What npm start, the launcher and the benchmarks run, with every module it keeps outside the
+  // bundle in use: the private network's cipher, libsodium, LevelDB.
+  it('two bundled nodes form a private mesh, and a checkpoint posted on one is the latest on the other', async () => {
+    const [dirA, dirB] = await initMesh(fixture.dirs, 2) as [string, string]
+    const a = await spawnNode(dirA, [], {}, BUNDLE)
+    fixture.procs.push(a)
+    const b = await spawnNode(dirB, ['--bootstrap', a.runtime.multiaddrs[0] as string], {}, BUNDLE)
+    fixture.procs.push(b)
+    await waitFor(async () => {
+      const health = await b.health()
+      return health.members.filter(m => m.state === 'alive').length === 2
+    }, { what: 'the two bundled nodes to see each other alive' })
+
+    const payload = 'resume at step 3'
+    const posted = await fetch(`${a.runtime.httpUrl}/checkpoints?stream=bundle&replicas=1`, { method: 'POST', body: payload })
+    expect(posted.status).toBe(201)
+    const latest = await fetch(`${b.runtime.httpUrl}/checkpoints/latest?stream=bundle&local=1`)
+    expect(latest.status).toBe(200)
+    expect(await latest.text()).toBe(payload)
+  })
 })
