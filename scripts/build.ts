@@ -11,8 +11,8 @@
  *
  * Left outside the bundle, loaded from node_modules at run time:
  * - sodium-native and classic-level: native addons, found through their own folders;
- * - xsalsa20 (the pnet cipher): src/mesh/pnet-memory-fix.ts patches the copy in node_modules,
- *   so pnet must use that very copy;
+ * - xsalsa20 (the pnet cipher): src/mesh/pnet-cipher.ts puts libsodium behind the copy in
+ *   node_modules, so pnet must use that very copy;
  * - yaml: only loaded when a config file is YAML.
  */
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs'

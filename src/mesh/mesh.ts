@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -15,7 +16,7 @@ import type { Logger } from '../logger.ts'
 import { IdlemeshError } from '../errors.ts'
 import { createPeerGate, type PeerGate } from './gater.ts'
 import { backoffDelay } from './backoff.ts'
-import { applyPnetMemoryFix } from './pnet-memory-fix.ts'
+import { applyPnetSodiumCipher } from './pnet-cipher.ts'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index-signature-compatible type.
 export type MeshServices = {
@@ -83,6 +84,10 @@ interface DialTarget {
 export const DHT_PROTOCOL = '/idlemesh/kad/1.0.0'
 const YAMUX_WINDOW_BYTES = 2 * 1024 * 1024
 const RECONNECT_TICK_MS = 100
+/** Gossipsub 1.2 announces IDONTWANT for messages at least this large (its default, pinned). */
+const IDONTWANT_MIN_BYTES = 512
+/** How long a valid message that carries an IDONTWANT waits before it is forwarded. */
+const FORWARD_DELAY_MS = 5
 
 /**
  * The node's libp2p network: a private (pnet), authenticated (noise) mesh of tcp connections
@@ -117,7 +122,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
 
   async start (): Promise<void> {
     if (this.node !== undefined) return
-    applyPnetMemoryFix()
+    applyPnetSodiumCipher()
     const init = this.init
     this.node = await createLibp2p<MeshServices>({
       privateKey: init.privateKey,
@@ -151,6 +156,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
           // signature about N-1 times. Author and sequence number are what the default message id
           // is made of; a fast id enters the cache only once a signature has passed.
           fastMsgIdFn: fastMessageId,
+          idontwantMinDataSize: IDONTWANT_MIN_BYTES,
           ...init.gossipsub
         }),
         dht: kadDHT({
@@ -268,6 +274,13 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.validators.set(topic, validate)
     this.libp2p.services.pubsub.topicValidators.set(topic, async (peer: PeerId, message: Message) => {
       const verdict = await validate(toPubsubMessage(message, peer.toString()))
+      // Gossipsub forwards a message as soon as it is valid. Where most members heard it straight
+      // from its publisher, as in a mesh whose members all connect to each other, each one would
+      // then send every other a copy it already has: for event batches that doubled the bytes
+      // each node encrypts and decrypts. Waiting a moment lets the IDONTWANTs those members sent
+      // on receipt arrive first, and gossipsub skips the peers that sent one. Delivery to this
+      // node is not delayed: the validator did that work already.
+      if (verdict === 'valid' && message.data.length >= IDONTWANT_MIN_BYTES) await sleep(FORWARD_DELAY_MS)
       return verdict === 'valid' ? TopicValidatorResult.Accept : verdict === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
   }

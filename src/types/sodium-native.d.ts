@@ -6,6 +6,11 @@ declare module 'sodium-native' {
   export function crypto_aead_xchacha20poly1305_ietf_encrypt (out: Uint8Array, message: Uint8Array, ad: Uint8Array | null, nsec: null, nonce: Uint8Array, key: Uint8Array): number
   /** Writes the plaintext into `out` (ciphertext length − 16); throws when the tag does not verify. */
   export function crypto_aead_xchacha20poly1305_ietf_decrypt (out: Uint8Array, nsec: null, ciphertext: Uint8Array, ad: Uint8Array | null, nonce: Uint8Array, key: Uint8Array): number
+  /** XSalsa20 as a stream: `state` (crypto_stream_xor_STATEBYTES) carries the position between updates. */
+  export function crypto_stream_xor_init (state: Uint8Array, nonce: Uint8Array, key: Uint8Array): void
+  export function crypto_stream_xor_update (state: Uint8Array, out: Uint8Array, input: Uint8Array): void
+  export function crypto_stream_xor_final (state: Uint8Array): void
+  export const crypto_stream_xor_STATEBYTES: number
   export const crypto_sign_BYTES: number
   export const crypto_sign_PUBLICKEYBYTES: number
   export const crypto_sign_SECRETKEYBYTES: number

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import type { IdlemeshNode } from '../../src/node.ts'
+import { startMesh, type Three } from '../checkpoints/mesh-helpers.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { useTestFixture } from '../helpers/fixture.ts'
+
+const TOPIC = 'idlemesh/test/forwarding'
+const MESSAGES = 30
+
+/** Counts every copy of a `TOPIC` message that reaches the node's gossipsub, duplicates included. */
+function countCopies (node: IdlemeshNode): { copies: number } {
+  const counter = { copies: 0 }
+  // Reaches into gossipsub: a duplicate is dropped before anything observable happens.
+  const pubsub = node.mesh.libp2p.services.pubsub as unknown as { handleReceivedMessage: (from: unknown, msg: { topic: string }) => Promise<void> }
+  const original = pubsub.handleReceivedMessage.bind(pubsub)
+  pubsub.handleReceivedMessage = async (from, msg) => {
+    if (msg.topic === TOPIC) counter.copies++
+    await original(from, msg)
+  }
+  return counter
+}
+
+describe('gossip forwarding', () => {
+  const fixture = useTestFixture()
+
+  it('in a fully connected mesh, a large message reaches each member once, not once per neighbour', async () => {
+    const [a, b, c] = (await startMesh(fixture.dirs, 3, {}, fixture.nodes)).nodes as Three
+    const delivered = { b: 0, c: 0 }
+    for (const [name, node] of [['b', b], ['c', c]] as const) {
+      node.mesh.setValidator(TOPIC, () => 'valid')
+      node.mesh.subscribe(TOPIC, () => { delivered[name]++ })
+    }
+    a.mesh.subscribe(TOPIC, () => {})
+    // getMeshPeers is on gossipsub's class, not on the interface it is typed by.
+    const meshPeers = (node: IdlemeshNode): string[] => (node.mesh.libp2p.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }).getMeshPeers(TOPIC)
+    await waitFor(() => [a, b, c].every(n => meshPeers(n).length === 2), { timeoutMs: 10_000, what: 'every node to have both others in its topic mesh' })
+
+    const copies = { b: countCopies(b), c: countCopies(c) }
+    for (let i = 0; i < MESSAGES; i++) {
+      const data = new Uint8Array(8 * 1024).fill(i)
+      await a.mesh.publish(TOPIC, data)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    await waitFor(() => delivered.b === MESSAGES && delivered.c === MESSAGES, { what: 'every message at B and C' })
+    // Forwarded copies would have arrived by now too.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // Without the forwarding delay B and C each forward every message to the other, which already
+    // has it: 2 × MESSAGES copies each. The margin is for a loaded machine, where an IDONTWANT
+    // can still arrive late.
+    expect(copies.b.copies).toBeLessThan(MESSAGES * 1.5)
+    expect(copies.c.copies).toBeLessThan(MESSAGES * 1.5)
+  })
+})
