@@ -17,6 +17,7 @@ import { IdlemeshError } from '../errors.ts'
 import { createPeerGate, type PeerGate } from './gater.ts'
 import { backoffDelay } from './backoff.ts'
 import { applyPnetSodiumCipher } from './pnet-cipher.ts'
+import { sodiumNoiseCrypto } from './noise-crypto.ts'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index-signature-compatible type.
 export type MeshServices = {
@@ -128,10 +129,9 @@ export class Mesh extends EventEmitter<MeshEvents> {
       privateKey: init.privateKey,
       addresses: { listen: [...init.listen], announce: [...(init.announce ?? [])] },
       transports: [tcp()],
-      connectionEncrypters: [noise()],
-      // pnet decrypts whatever a paused connection buffered in one call, into a WASM memory that
-      // cannot grow past a few tens of MiB: a small per-stream window bounds that buffer (a
-      // 16 MiB default window crashed the receiver of a 10 MiB checkpoint).
+      connectionEncrypters: [noise({ crypto: sodiumNoiseCrypto })],
+      // The window bounds what a peer may send on one stream before this node reads it, so what
+      // a paused or slow stream holds in memory: 2 MiB rather than yamux's 16.
       streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: YAMUX_WINDOW_BYTES } })],
       connectionProtector: preSharedKey({ psk: init.swarmKey }),
       connectionGater: this.gate.gater,
