@@ -45,3 +45,5 @@ await build({
 // Spawned as its own process beside each Claude Code run (src/tasks/runner-factory.ts finds it
 // next to the module that names it, which in dist/ is the bundle).
 copyFileSync(join(root, 'src', 'tasks', 'orphan-guard.mjs'), join(outDir, 'orphan-guard.mjs'))
+// The worker that hashes large pulled checkpoints (src/checkpoints/hasher.ts finds it the same way).
+copyFileSync(join(root, 'src', 'checkpoints', 'hash-worker.mjs'), join(outDir, 'hash-worker.mjs'))

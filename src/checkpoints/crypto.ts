@@ -47,7 +47,12 @@ export function sha256 (bytes: Uint8Array): Uint8Array {
 export function cidOf (...parts: Uint8Array[]): CID {
   const hash = createHash('sha256')
   for (const part of parts) hash.update(part)
-  return CID.createV1(DAG_CBOR, Digest.create(SHA2_256, toBytes(hash.digest())))
+  return cidOfDigest(toBytes(hash.digest()))
+}
+
+/** CIDv1, dag-cbor codec, of a SHA-256 digest computed elsewhere. */
+export function cidOfDigest (sha256Digest: Uint8Array): CID {
+  return CID.createV1(DAG_CBOR, Digest.create(SHA2_256, sha256Digest))
 }
 
 /** key = HKDF-SHA256(ikm = master key, salt = STREAM_KEY_SALT, info = utf8(stream), L = 32). */

@@ -208,6 +208,13 @@ export interface SealInit {
   nonce?: Uint8Array
   keyring: Keyring
   signer: Signer
+  /** Where the envelope is laid out: a new Uint8Array of `size` bytes by default. */
+  allocate?: (size: number) => Uint8Array
+  /**
+   * Called once the ciphertext is in place, before the id is hashed and the signature written:
+   * from then on only the signature's slot, within the first 100 bytes, still changes.
+   */
+  onEncrypted?: (bytes: Uint8Array) => void
 }
 
 /** Encrypts, encodes and signs one checkpoint with the keyring's newest key. */
@@ -236,7 +243,8 @@ export function sealCheckpoint (init: SealInit): Checkpoint {
   const ctHead = cborHead(2, init.payload.length + TAG_BYTES)
   const at = afterSeq(header.seq)
   const ctAt = aad.length + SIG_ENTRY_BYTES + CIPHERTEXT_KEY.length + ctHead.length
-  const bytes = new Uint8Array(ctAt + init.payload.length + TAG_BYTES)
+  const size = ctAt + init.payload.length + TAG_BYTES
+  const bytes = init.allocate?.(size) ?? new Uint8Array(size)
   bytes.set(aad.subarray(0, at))
   bytes.set(SIG_ENTRY_PREFIX, at)
   bytes.set(aad.subarray(at), at + SIG_ENTRY_BYTES)
@@ -245,6 +253,7 @@ export function sealCheckpoint (init: SealInit): Checkpoint {
   bytes[0] = MAP_11
   const ciphertext = bytes.subarray(ctAt)
   xchachaSealInto(ciphertext, init.keyring.streamKey(keyId, stream), nonce, init.payload, aad)
+  init.onEncrypted?.(bytes)
   const id = idOf(bytes, header.seq)
   const sig = bytes.subarray(at + SIG_ENTRY_PREFIX.length, at + SIG_ENTRY_BYTES)
   sig.set(init.signer.sign(signingMessage(id)))
@@ -342,6 +351,19 @@ function isCanonical (bytes: Uint8Array, header: Uint8Array, envelope: Envelope)
     equalAt(bytes, ctAt + CIPHERTEXT_KEY.length, ctHead, 0, ctHead.length)
 }
 
+/**
+ * Where the id's hash input lies in envelope bytes, read from their first 9: `prefix`, then
+ * bytes [1, sigStart) and [sigEnd, end), as idOf hashes them. For hashing bytes while they
+ * arrive; only canonical bytes decode, and for those this is exactly idOf's layout.
+ */
+export function idLayout (head: Uint8Array): { prefix: Uint8Array, sigStart: number, sigEnd: number } | undefined {
+  if (head.length < 9 || head[0] !== MAP_11) return undefined
+  // 'seq' is the first value of variable length: its head's additional info gives its size.
+  const info = (head[8] as number) & 0x1f
+  const sigStart = 8 + (info < 24 ? 1 : info === 24 ? 2 : info === 25 ? 3 : info === 26 ? 5 : 9)
+  return { prefix: MAP_10_HEAD, sigStart, sigEnd: sigStart + SIG_ENTRY_BYTES }
+}
+
 /** The id of canonical envelope bytes: the hash of their unsigned form, without copying them. */
 function idOf (bytes: Uint8Array, seq: number): CID {
   const at = afterSeq(seq)
@@ -398,10 +420,11 @@ class ByteViewTokenizer extends Tokenizer {
 
 /**
  * Parses envelope bytes strictly and computes their id. The id always comes from the bytes,
- * never from what a sender claims. Throws CHECKPOINT_MALFORMED. Checks shape only: call
+ * never from what a sender claims: `knownId` is for a caller that hashed these very bytes itself
+ * (per idLayout) while they arrived. Throws CHECKPOINT_MALFORMED. Checks shape only: call
  * verifyEnvelope, checkSeq and openCheckpoint for the rest. The envelope returned is frozen.
  */
-export function decodeEnvelope (bytes: Uint8Array): Checkpoint {
+export function decodeEnvelope (bytes: Uint8Array, knownId?: CID): Checkpoint {
   if (!(bytes instanceof Uint8Array)) malformed('expected bytes')
   let value: unknown
   try {
@@ -422,7 +445,7 @@ export function decodeEnvelope (bytes: Uint8Array): Checkpoint {
   if (header.length - 6 > MAX_META_BYTES && dagCbor.encode(envelope.meta).length > MAX_META_BYTES) {
     malformed(`meta must encode to at most ${MAX_META_BYTES} bytes`)
   }
-  return { id: idOf(bytes, envelope.seq), envelope: freeze(envelope, header), bytes }
+  return { id: knownId ?? idOf(bytes, envelope.seq), envelope: freeze(envelope, header), bytes }
 }
 
 export interface VerifyOptions {

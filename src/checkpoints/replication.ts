@@ -1,14 +1,16 @@
-import { createHash } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
 import type { Logger } from '../logger.ts'
 import type { Mesh, MessageVerdict, PubsubMessage } from '../mesh/index.ts'
 import { IdlemeshError, isIdlemeshError } from '../errors.ts'
 import type { Keyring } from './keyring.ts'
-import { checkSeq, decodeEnvelope, openCheckpoint, type Checkpoint } from './format.ts'
-import { verifyAuthorSignature } from './crypto.ts'
+import { checkSeq, decodeEnvelope, openCheckpoint, type Checkpoint, type SealInit } from './format.ts'
+import { sha256, verifyAuthorSignature } from './crypto.ts'
 import type { CheckpointStore } from './store.ts'
 import { ScratchBuffer } from './scratch.ts'
+import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES } from './assembler.ts'
+import { OffThreadHasher } from './hasher.ts'
 import { missingFor } from './walk.ts'
 import {
   CHECKPOINT_TOPIC, HEADS_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodeHeadsRequest, decodeHeadsResponse,
@@ -71,6 +73,9 @@ export class Replicator {
   /** Ids announced or seen as heads elsewhere that this node has not stored yet. */
   private readonly backlog = new Map<string, { from: string, chunks?: Uint8Array[] }>()
   private readonly scratch = new ScratchBuffer()
+  private readonly hasher = new OffThreadHasher()
+  /** Digests of the chunks after the first of envelopes being posted, keyed by their bytes (see sealHooks). */
+  private readonly laterChunkDigests = new WeakMap<Uint8Array, Promise<Uint8Array[]>>()
   private readonly syncing = new Map<string, Promise<number>>()
   private timer?: NodeJS.Timeout
   private readonly onConnect = (peerId: string): void => { void this.syncWith(peerId).catch(() => {}) }
@@ -105,6 +110,7 @@ export class Replicator {
   stop (): void {
     this.started = false
     this.scratch.release()
+    void this.hasher.close()
     clearInterval(this.timer)
     this.c.mesh.off('peer:connect', this.onConnect)
     this.c.mesh.off('peer:subscribed', this.onSubscribed)
@@ -120,8 +126,30 @@ export class Replicator {
     return () => { this.ackListeners.delete(listener) }
   }
 
+  /**
+   * Seal options for a checkpoint this node is about to post. From OFF_THREAD_MIN_BYTES on, the
+   * envelope is laid out in shared memory and the worker hashes the digests of its chunks after
+   * the first (what its announcement carries) while sealCheckpoint hashes the id and signs;
+   * announce() waits for them. The first chunk holds the signature: announce() hashes it.
+   */
+  sealHooks (payloadBytes: number): Pick<SealInit, 'allocate' | 'onEncrypted'> {
+    if (payloadBytes < OFF_THREAD_MIN_BYTES) return {}
+    const { chunkBytes } = this.init
+    return {
+      allocate: size => new Uint8Array(new SharedArrayBuffer(size)),
+      onEncrypted: (bytes) => {
+        const job = this.hasher.job(bytes)
+        const digests: Array<Promise<Uint8Array>> = []
+        for (let offset = chunkBytes; offset < bytes.length; offset += chunkBytes) digests.push(job.digest(offset, Math.min(chunkBytes, bytes.length - offset)))
+        const all = Promise.all(digests).finally(() => { job.close() })
+        all.catch(() => {})
+        this.laterChunkDigests.set(bytes, all)
+      }
+    }
+  }
+
   /** Sends a checkpoint this node just stored to the mesh. */
-  announce (checkpoint: Checkpoint, wantAck: boolean): void {
+  async announce (checkpoint: Checkpoint, wantAck: boolean): Promise<void> {
     const id = checkpoint.id.toString()
     if (checkpoint.bytes.length <= this.init.inlineMaxBytes) {
       if (this.outgoing.bytes + checkpoint.bytes.length > BATCH_MAX_BYTES) this.flushOutgoing()
@@ -131,9 +159,15 @@ export class Replicator {
       this.scheduleFlush()
       return
     }
-    const chunks: Uint8Array[] = []
-    for (let offset = 0; offset < checkpoint.bytes.length; offset += this.init.chunkBytes) {
-      chunks.push(sha256(checkpoint.bytes.subarray(offset, offset + this.init.chunkBytes)))
+    const later = this.laterChunkDigests.get(checkpoint.bytes)
+    this.laterChunkDigests.delete(checkpoint.bytes)
+    const chunks: Uint8Array[] = [sha256(checkpoint.bytes.subarray(0, this.init.chunkBytes))]
+    if (later !== undefined) {
+      chunks.push(...await later)
+    } else {
+      for (let offset = this.init.chunkBytes; offset < checkpoint.bytes.length; offset += this.init.chunkBytes) {
+        chunks.push(sha256(checkpoint.bytes.subarray(offset, offset + this.init.chunkBytes)))
+      }
     }
     const message: GossipAnnounce = {
       v: WIRE_VERSION, k: 'ann', id, stream: checkpoint.envelope.stream, seq: checkpoint.envelope.seq,
@@ -281,9 +315,9 @@ export class Replicator {
    * Verifies and stores one envelope. Synchronous up to the store's in-memory update; durability
    * follows by group commit (acks wait for it). Throws a typed error for anything invalid.
    */
-  ingest (bytes: Uint8Array): IngestOutcome {
+  ingest (bytes: Uint8Array, knownId?: CID): IngestOutcome {
     if (bytes.length > this.init.maxEnvelopeBytes) throw new IdlemeshError('CHECKPOINT_TOO_LARGE', `envelope of ${bytes.length} bytes`, { status: 413 })
-    const checkpoint = decodeEnvelope(bytes)
+    const checkpoint = decodeEnvelope(bytes, knownId)
     const id = checkpoint.id.toString()
     if (this.c.store.has(id)) return 'duplicate'
     const { envelope } = checkpoint
@@ -331,9 +365,9 @@ export class Replicator {
     try {
       const lp = lpStream(stream, { maxDataLength: Math.max(this.init.chunkBytes, SYNC_BATCH_BYTES) + 64 * 1024 })
       await lp.write(encodeWire(request), { signal: timeout })
-      const ingestOne = (bytes: Uint8Array): void => {
+      const ingestOne = (bytes: Uint8Array, knownId?: CID): void => {
         try {
-          if (this.ingest(bytes) === 'stored') stored++
+          if (this.ingest(bytes, knownId) === 'stored') stored++
         } catch (err) {
           this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', peerId, (err as Error).message)
           // A key not here yet skips that checkpoint (and, missing their parent, its children);
@@ -350,25 +384,25 @@ export class Replicator {
           continue
         }
         if (frame.size > this.init.maxEnvelopeBytes) throw new IdlemeshError('CHECKPOINT_TOO_LARGE', `peer ${peerId} offered ${frame.size} bytes`, { status: 413 })
-        const expected = this.backlog.get(frame.id)?.chunks
-        const bytes = new Uint8Array(frame.size)
-        let offset = 0
-        for (let i = 0; i < frame.chunks; i++) {
-          // A chunk arrives as a list of buffers: each is copied once, into place, and hashed there.
-          const chunk = await lp.read({ signal: timeout })
-          if (offset + chunk.byteLength > frame.size) throw new IdlemeshError('SYNC_BAD_RESPONSE', 'chunks exceed the announced size', { status: 502 })
-          for (const part of chunk) {
-            bytes.set(part, offset)
-            offset += part.length
+        // Each chunk is checked against the announced digests as it arrives, so a bad source is
+        // caught at its first bad MiB rather than after the whole transfer.
+        const assembler = new EnvelopeAssembler(frame.size, this.backlog.get(frame.id)?.chunks, this.hasher)
+        let assembled: Awaited<ReturnType<EnvelopeAssembler['finish']>>
+        try {
+          for (let i = 0; i < frame.chunks; i++) {
+            const chunk = await lp.read({ signal: timeout })
+            assembler.push(chunk, chunk.byteLength)
           }
-          // Each chunk is checked on arrival against the announced digests, so a bad source is
-          // caught at its first bad MiB rather than after the whole transfer.
-          if (expected !== undefined && !equalBytes(sha256(bytes.subarray(offset - chunk.byteLength, offset)), expected[i])) {
-            this.reject('CHECKPOINT_BAD_CHUNK', peerId, `chunk ${i} of ${frame.id}`)
-            throw new IdlemeshError('CHECKPOINT_BAD_CHUNK', `chunk ${i} of ${frame.id} from ${peerId} does not match its digest`, { status: 502 })
+          assembled = await assembler.finish()
+        } catch (err) {
+          assembler.abort()
+          if (isIdlemeshError(err) && err.code === 'CHECKPOINT_BAD_CHUNK') {
+            this.reject('CHECKPOINT_BAD_CHUNK', peerId, `${frame.id}: ${err.message}`)
+            throw new IdlemeshError('CHECKPOINT_BAD_CHUNK', `${frame.id} from ${peerId}: ${err.message}`, { status: 502 })
           }
+          throw err
         }
-        ingestOne(bytes)
+        ingestOne(assembled.bytes, assembled.id)
       }
     } finally {
       await stream.close().catch(() => {})
@@ -467,14 +501,4 @@ export class Replicator {
 
 function isUnknownKey (err: unknown): boolean {
   return isIdlemeshError(err) && err.code === 'CHECKPOINT_UNKNOWN_KEY'
-}
-
-function sha256 (bytes: Uint8Array): Uint8Array {
-  return createHash('sha256').update(bytes).digest()
-}
-
-function equalBytes (a: Uint8Array, b: Uint8Array | undefined): boolean {
-  if (b === undefined || a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }

@@ -157,7 +157,8 @@ export function createCheckpointService (c: CheckpointServiceComponents, init: C
         payload: input.payload,
         meta: { ...input.meta, size: input.payload.length },
         keyring: c.keyring,
-        signer: c.signer
+        signer: c.signer,
+        ...c.replicator.sealHooks(input.payload.length)
       })
       const id = checkpoint.id.toString()
       // Listen for acks before anyone can send one.
@@ -166,7 +167,7 @@ export function createCheckpointService (c: CheckpointServiceComponents, init: C
       const { durable } = c.store.put(checkpoint)
       // Replication starts while the local write is in flight (the store serves unflushed
       // envelopes); the client still hears back only once the checkpoint is on this disk.
-      c.replicator.announce(checkpoint, replicas > 0)
+      void c.replicator.announce(checkpoint, replicas > 0).catch((err: Error) => { log.warn({ id, err: err.message }, 'announce failed; anti-entropy will spread the checkpoint') })
       await durable
       publishHead(stream)
       log.info({ id, stream, seq: checkpoint.envelope.seq, bytes: checkpoint.bytes.length, replicas }, 'checkpoint posted')

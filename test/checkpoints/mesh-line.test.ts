@@ -7,15 +7,9 @@ import { checkpointMeshPeers, heal, holds, randomPayload, split, startMesh, text
 /**
  * A line A – B – C: C has no connection to A (here A and C refuse each other; in a real mesh a
  * firewall, NAT or a partial heal does the same), and B relays. Periodic anti-entropy is off, so
- * what reaches C comes from gossip and from the pulls gossip triggers.
- *
- * BUG (src/checkpoints/replication.ts, Replicator.validateGossip): the pull of an announced
- * large checkpoint (`k:'ann'`) and the gap-fill after a 'missing-parent' both go to `msg.from`,
- * the message's author, never to the peer that delivered it. A node not directly connected to
- * the author cannot pull from it, so it waits for the next anti-entropy round (syncIntervalMs,
- * 10 s by default), while the neighbour that just forwarded the message holds the bytes.
- * mesh.setValidator drops gossipsub's propagation source (`_peer`); passing it on in
- * PubsubMessage and pulling from it (author as a fallback) would fix both.
+ * what reaches C comes from gossip and from the pulls gossip triggers. Both pulls (the body of an
+ * announced large checkpoint, and a parent C missed) must go to the neighbour that delivered the
+ * message, B, not to its author A, which C cannot reach.
  */
 describe('checkpoints across a relay (A – B – C, no A–C connection)', () => {
   let dirs: TempDirs

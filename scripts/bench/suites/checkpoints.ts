@@ -86,25 +86,37 @@ async function spread (ctx: BenchContext, cluster: AgentCluster, count: number):
   ]
 }
 
-async function bigPayload (ctx: BenchContext, sizeMiB: number): Promise<BenchRow[]> {
+/**
+ * One large checkpoint, post → stored on the other node, against a raw libp2p stream of the same
+ * size between the same two nodes. Alternating rounds, medians of each: on these shared 2-core
+ * machines a single transfer of either kind varies by a third from one second to the next.
+ */
+async function bigPayload (ctx: BenchContext, sizeMiB: number, rounds: number): Promise<BenchRow[]> {
   const cluster = new AgentCluster(join(ctx.tmpDir, 'pair'))
   try {
     await cluster.start(2)
     await sleep(1500)
     cluster.send(1, { cmd: 'sink' })
     await sleep(100)
-    const raw = await cluster.request(0, id => ({ cmd: 'send-raw', id, peer: (cluster.agents[1] as { peerId: string }).peerId, bytes: sizeMiB * MiB, chunkBytes: MiB }), isRawSent)
-    const rawRate = sizeMiB / ((raw.endedAt - raw.startedAt) / 1000)
-    let storedAt = 0
-    const off = cluster.on((i, e) => { if (i === 1 && e.ev === 'stored') storedAt = e.at })
-    cluster.send(1, { cmd: 'watch', stream: 'big' })
-    await sleep(50)
-    const posted = await cluster.request(0, id => ({ cmd: 'post', id, stream: 'big', bytes: sizeMiB * MiB, count: 1 }), isPosted)
-    const deadline = Date.now() + 120_000
-    while (storedAt === 0 && Date.now() < deadline) await sleep(5)
-    off()
-    const rate = sizeMiB / ((storedAt - posted.startedAt) / 1000)
-    ctx.log(`${sizeMiB} MiB: raw stream ${rawRate.toFixed(1)} MiB/s, checkpoint ${rate.toFixed(1)} MiB/s (post took ${(posted.endedAt - posted.startedAt).toFixed(0)} ms)`)
+    const rawRates: number[] = []
+    const rates: number[] = []
+    for (let r = 0; r < rounds; r++) {
+      const raw = await cluster.request(0, id => ({ cmd: 'send-raw', id, peer: (cluster.agents[1] as { peerId: string }).peerId, bytes: sizeMiB * MiB, chunkBytes: MiB }), isRawSent)
+      rawRates.push(sizeMiB / ((raw.endedAt - raw.startedAt) / 1000))
+      let storedAt = 0
+      const stream = `big-${r}`
+      const off = cluster.on((i, e) => { if (i === 1 && e.ev === 'stored') storedAt = e.at })
+      cluster.send(1, { cmd: 'watch', stream })
+      await sleep(50)
+      const posted = await cluster.request(0, id => ({ cmd: 'post', id, stream, bytes: sizeMiB * MiB, count: 1 }), isPosted)
+      const deadline = Date.now() + 120_000
+      while (storedAt === 0 && Date.now() < deadline) await sleep(5)
+      off()
+      rates.push(sizeMiB / ((storedAt - posted.startedAt) / 1000))
+      ctx.log(`${sizeMiB} MiB, round ${r + 1}: raw stream ${(rawRates[r] as number).toFixed(1)} MiB/s, checkpoint ${(rates[r] as number).toFixed(1)} MiB/s (post took ${(posted.endedAt - posted.startedAt).toFixed(0)} ms)`)
+    }
+    const rawRate = percentile(rawRates, 50)
+    const rate = percentile(rates, 50)
     return [{
       suite: SUITE,
       name: `${sizeMiB} MiB checkpoint replication, post → stored on peer`,
@@ -113,7 +125,8 @@ async function bigPayload (ctx: BenchContext, sizeMiB: number): Promise<BenchRow
       baseline: { name: 'raw libp2p stream, same two nodes', value: round(rawRate), unit: 'MiB/s' },
       ratio: round(rate / rawRate),
       target: '>= 50 % of raw',
-      pass: rate >= rawRate / 2
+      pass: rate >= rawRate / 2,
+      note: `medians of ${rounds} alternating rounds; per-round ratios ${rates.map((v, i) => (v / (rawRates[i] as number)).toFixed(2)).join(', ')}`
     }]
   } finally {
     await cluster.stop()
@@ -138,7 +151,7 @@ export const suite: BenchSuite = {
     } finally {
       await cluster.stop()
     }
-    rows.push(...await bigPayload(ctx, ctx.quick ? 16 : 64))
+    rows.push(...await bigPayload(ctx, ctx.quick ? 16 : 64, ctx.quick ? 1 : 5))
     return rows
   }
 }

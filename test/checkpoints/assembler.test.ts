@@ -1,0 +1,86 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { afterAll, describe, expect, it } from 'vitest'
+import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES } from '../../src/checkpoints/assembler.ts'
+import { decodeEnvelope } from '../../src/checkpoints/format.ts'
+import { OffThreadHasher } from '../../src/checkpoints/hasher.ts'
+import { post, randomKeyring, randomSigner } from './format-helpers.ts'
+
+const CHUNK = 1024 * 1024
+const hasher = new OffThreadHasher()
+afterAll(async () => { await hasher.close() })
+
+const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(bytes).digest())
+
+/** An envelope of about `payloadBytes`, its chunk digests as an announcement carries them, its chunks as reads deliver them. */
+function largeCheckpoint (payloadBytes: number, seq = 1): { bytes: Uint8Array, id: string, digests: Uint8Array[], reads: Uint8Array[][] } {
+  const keyring = randomKeyring('k1')
+  const signer = randomSigner()
+  const parents = seq === 1 ? [] : [{ id: post([], { keyring, signer }).id, seq: seq - 1 }]
+  const checkpoint = post([], { keyring, signer, parents, payload: new Uint8Array(randomBytes(payloadBytes)) })
+  const { bytes } = checkpoint
+  const digests: Uint8Array[] = []
+  const reads: Uint8Array[][] = []
+  for (let offset = 0; offset < bytes.length; offset += CHUNK) {
+    const chunk = bytes.subarray(offset, offset + CHUNK)
+    digests.push(sha256(chunk))
+    // A read hands over a chunk as several buffers, split anywhere.
+    reads.push([chunk.subarray(0, 5), chunk.subarray(5, 70_000), chunk.subarray(70_000)])
+  }
+  return { bytes, id: checkpoint.id.toString(), digests, reads }
+}
+
+function feed (assembler: EnvelopeAssembler, reads: Uint8Array[][]): void {
+  for (const parts of reads) assembler.push(parts, parts.reduce((n, p) => n + p.length, 0))
+}
+
+describe('EnvelopeAssembler (pulled envelopes, chunk by chunk)', () => {
+  it('off the main thread: puts the bytes together and hashes the id on the way, equal to decoding them', async () => {
+    for (const seq of [1, 2]) {
+      const { bytes, id, digests, reads } = largeCheckpoint(OFF_THREAD_MIN_BYTES + 123_457, seq)
+      const assembler = new EnvelopeAssembler(bytes.length, digests, hasher)
+      feed(assembler, reads)
+      const result = await assembler.finish()
+      expect(result.bytes.buffer).toBeInstanceOf(SharedArrayBuffer)
+      expect(Buffer.compare(result.bytes, bytes)).toBe(0)
+      expect(result.id?.toString()).toBe(id)
+      expect(decodeEnvelope(result.bytes, result.id).id.toString()).toBe(decodeEnvelope(bytes).id.toString())
+    }
+  })
+
+  it('refuses a chunk that does not match its announced digest, on the main thread or off it', async () => {
+    for (const size of [2 * CHUNK, OFF_THREAD_MIN_BYTES + 10]) {
+      const { bytes, digests, reads } = largeCheckpoint(size)
+      const bad = Uint8Array.from(reads[1]?.[1] as Uint8Array)
+      bad[100] = (bad[100] as number) ^ 1
+      ;(reads[1] as Uint8Array[])[1] = bad
+      const assembler = new EnvelopeAssembler(bytes.length, digests, hasher)
+      const outcome = (async () => { feed(assembler, reads); return await assembler.finish() })()
+      await expect(outcome).rejects.toMatchObject({ code: 'CHECKPOINT_BAD_CHUNK', message: expect.stringContaining('chunk 1') })
+      assembler.abort()
+    }
+  })
+
+  it('without announced digests (an anti-entropy pull), still assembles and hashes the id', async () => {
+    const { bytes, id, reads } = largeCheckpoint(OFF_THREAD_MIN_BYTES)
+    const assembler = new EnvelopeAssembler(bytes.length, undefined, hasher)
+    feed(assembler, reads)
+    expect((await assembler.finish()).id?.toString()).toBe(id)
+  })
+
+  it('refuses more bytes than announced, and fewer', async () => {
+    const { bytes, reads } = largeCheckpoint(2 * CHUNK)
+    const short = new EnvelopeAssembler(bytes.length + 1, undefined, hasher)
+    feed(short, reads)
+    await expect(short.finish()).rejects.toMatchObject({ code: 'SYNC_BAD_RESPONSE' })
+    const long = new EnvelopeAssembler(bytes.length - 1, undefined, hasher)
+    expect(() => { feed(long, reads) }).toThrow(expect.objectContaining({ code: 'SYNC_BAD_RESPONSE' }) as Error)
+  })
+
+  it('leaves bytes that do not start like an envelope to decoding: no id is claimed for them', async () => {
+    const junk = new Uint8Array(randomBytes(OFF_THREAD_MIN_BYTES))
+    junk[0] = 0
+    const assembler = new EnvelopeAssembler(junk.length, undefined, hasher)
+    assembler.push([junk], junk.length)
+    expect((await assembler.finish()).id).toBeUndefined()
+  })
+})
