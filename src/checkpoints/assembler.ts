@@ -72,7 +72,11 @@ export class EnvelopeAssembler {
     if (this.received !== this.bytes.length) throw new IdlemeshError('SYNC_BAD_RESPONSE', `${this.received} of the ${this.bytes.length} announced bytes arrived`, { status: 502 })
     await Promise.all(this.checks)
     if (this.failure !== undefined) throw this.failure
-    if (this.job === undefined || this.layout === null || this.layout === undefined) return { bytes: this.bytes }
+    if (this.job === undefined) return { bytes: this.bytes }
+    if (this.layout === null || this.layout === undefined) {
+      this.job.close()
+      return { bytes: this.bytes }
+    }
     return { bytes: this.bytes, id: cidOfDigest(await this.job.final()) }
   }
 

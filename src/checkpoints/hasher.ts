@@ -9,24 +9,47 @@ interface Reply { job: number, tag: number, digest: Uint8Array }
  * thread slows the transfer it competes with and then delays the checkpoint. On the worker the
  * hashing runs on the other core while the chunks arrive.
  *
- * One worker, started at first use and unref'd (it never keeps a process alive); if it fails,
- * every pending hash rejects and the next job starts a new one.
+ * One worker, started at first use, unref'd (it never keeps a process alive) and ended after
+ * `idleMs` without an open job: a thread costs megabytes that a node which once saw a large
+ * checkpoint should not hold for good. If it fails, every pending hash rejects and the next job
+ * starts a new one.
  */
 export class OffThreadHasher {
   private worker?: Worker
   private nextJob = 1
+  private openJobs = 0
+  private idleTimer?: NodeJS.Timeout
+  private readonly idleMs: number
   private readonly waiting = new Map<string, { resolve: (digest: Uint8Array) => void, reject: (err: Error) => void }>()
+
+  constructor (idleMs = 10_000) {
+    this.idleMs = idleMs
+  }
+
+  /** True while the worker thread exists. */
+  get running (): boolean {
+    return this.worker !== undefined
+  }
 
   /** A hashing job over `bytes`, which must be a view of a SharedArrayBuffer. */
   job (bytes: Uint8Array): HashJob {
     if (!(bytes.buffer instanceof SharedArrayBuffer)) throw new TypeError('OffThreadHasher needs bytes backed by a SharedArrayBuffer')
     const worker = this.ensureWorker()
+    clearTimeout(this.idleTimer)
+    this.openJobs++
     const job = this.nextJob++
     worker.postMessage({ op: 'open', job, buffer: bytes.buffer })
-    return new HashJob(job, bytes.byteOffset, worker, (tag) => this.expect(job, tag), () => { this.cancel(job) })
+    let ended = false
+    const end = (): void => {
+      if (ended) return
+      ended = true
+      if (--this.openJobs === 0) this.armIdle()
+    }
+    return new HashJob(job, bytes.byteOffset, worker, (tag) => this.expect(job, tag), () => { this.cancel(job); end() }, end)
   }
 
   async close (): Promise<void> {
+    clearTimeout(this.idleTimer)
     const worker = this.worker
     this.worker = undefined
     this.failAll(new Error('hasher closed'))
@@ -51,6 +74,12 @@ export class OffThreadHasher {
     worker.on('exit', (code) => { fail(new Error(`hash worker exited with code ${code}`)) })
     this.worker = worker
     return worker
+  }
+
+  private armIdle (): void {
+    clearTimeout(this.idleTimer)
+    this.idleTimer = setTimeout(() => { if (this.openJobs === 0) void this.close() }, this.idleMs)
+    this.idleTimer.unref()
   }
 
   private async expect (job: number, tag: number): Promise<Uint8Array> {
@@ -79,13 +108,15 @@ export class HashJob {
   private readonly worker: Worker
   private readonly expect: (tag: number) => Promise<Uint8Array>
   private readonly cancel: () => void
+  private readonly ended: () => void
 
-  constructor (id: number, base: number, worker: Worker, expect: (tag: number) => Promise<Uint8Array>, cancel: () => void) {
+  constructor (id: number, base: number, worker: Worker, expect: (tag: number) => Promise<Uint8Array>, cancel: () => void, ended: () => void) {
     this.id = id
     this.base = base
     this.worker = worker
     this.expect = expect
     this.cancel = cancel
+    this.ended = ended
   }
 
   /** SHA-256 of bytes[offset, offset + length), as a digest of its own. */
@@ -106,7 +137,11 @@ export class HashJob {
     const tag = this.nextTag++
     const reply = this.expect(tag)
     this.worker.postMessage({ op: 'final', job: this.id, tag })
-    return await reply
+    try {
+      return await reply
+    } finally {
+      this.ended()
+    }
   }
 
   /** Ends the job without a digest (the transfer failed); what is still pending rejects. */

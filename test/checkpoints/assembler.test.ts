@@ -84,3 +84,26 @@ describe('EnvelopeAssembler (pulled envelopes, chunk by chunk)', () => {
     expect((await assembler.finish()).id).toBeUndefined()
   })
 })
+
+describe('OffThreadHasher', () => {
+  it('hashes ranges as node:crypto does, and ends its thread once idle', async () => {
+    const idle = new OffThreadHasher(50)
+    const bytes = new Uint8Array(new SharedArrayBuffer(100_000))
+    bytes.set(randomBytes(bytes.length))
+    const view = bytes.subarray(1000)
+    const job = idle.job(view)
+    expect(idle.running).toBe(true)
+    expect(Buffer.compare(await job.digest(10, 5000), sha256(view.subarray(10, 5010)))).toBe(0)
+    job.update(0, 0, Uint8Array.of(7))
+    job.update(0, 300)
+    job.update(300, view.length - 300)
+    expect(Buffer.compare(await job.final(), sha256(Buffer.concat([Uint8Array.of(7), view])))).toBe(0)
+    await new Promise(resolve => setTimeout(resolve, 300))
+    expect(idle.running).toBe(false)
+    // And starts again for the next job.
+    const again = idle.job(bytes)
+    expect(Buffer.compare(await again.digest(0, 64), sha256(bytes.subarray(0, 64)))).toBe(0)
+    again.close()
+    await idle.close()
+  })
+})
