@@ -113,6 +113,7 @@ export async function startNode (options: NodeOptions): Promise<IdlemeshNode> {
       httpUrl: () => httpUrl,
       loadReport: () => machineLoadReport(tasks?.load() ?? { running: 0, capacity: config.tasks.capacity, queued: 0, draining: false })
     })
+    mesh.setLinkView((a, b) => membership.linked(a, b))
 
     const members = new Set(config.allowlist)
     const replicator = new Replicator({

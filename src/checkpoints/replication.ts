@@ -96,7 +96,7 @@ export class Replicator {
     if (this.started) return
     this.started = true
     const { mesh } = this.c
-    mesh.setValidator(CHECKPOINT_TOPIC, async (msg) => await this.validateGossip(msg))
+    mesh.setValidator(CHECKPOINT_TOPIC, async (msg) => await this.validateGossip(msg), { forwardOnlyWhereNeeded: true })
     // All the work happens in the validator, which decides what gossipsub forwards.
     mesh.subscribe(CHECKPOINT_TOPIC, () => {})
     mesh.handle(SYNC_PROTOCOL, (stream, connection) => { void this.serveSync(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 64 })

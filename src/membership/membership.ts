@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from '../logger.ts'
 import type { Mesh, PubsubMessage, MessageVerdict } from '../mesh/index.ts'
-import { MEMBERSHIP_TOPIC, decodeMembershipMessage, encodeMembershipMessage, type DeathNotice, type Heartbeat, type LoadReport } from './wire.ts'
+import { MAX_LINKS, MEMBERSHIP_TOPIC, decodeMembershipMessage, encodeMembershipMessage, type DeathNotice, type Heartbeat, type LoadReport } from './wire.ts'
 import { probeUntilSettled } from './probe.ts'
 import { RttProber } from './rtt.ts'
 
@@ -75,6 +75,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private readonly now: () => number
   private readonly init: MembershipInit
   private readonly members = new Map<string, Member>()
+  /** Each member's direct connections, as its last heartbeat listed them. */
+  private readonly links = new Map<string, Set<string>>()
   private readonly incarnation: number
   private seq = 0
   private timers: NodeJS.Timeout[] = []
@@ -165,6 +167,20 @@ export class Membership extends EventEmitter<MembershipEvents> {
     return ids
   }
 
+  /**
+   * True when `a` and `b` each reported a direct connection to the other in their last
+   * heartbeat (for this node: its own connections). Heartbeats lag by up to an interval; callers
+   * that skip work for linked pairs must tolerate a link that has just gone (see Mesh.setValidator).
+   */
+  linked (a: string, b: string): boolean {
+    return this.hasLink(a, b) && this.hasLink(b, a)
+  }
+
+  private hasLink (from: string, to: string): boolean {
+    if (from === this.mesh.peerId) return this.safeIsConnected(to)
+    return this.links.get(from)?.has(to) === true
+  }
+
   get (peerId: string): Member | undefined {
     return this.list().find(m => m.peerId === peerId)
   }
@@ -183,7 +199,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
       addrs: this.mesh.multiaddrs(),
       http: this.init.httpUrl(),
       ver: this.init.version,
-      load: this.init.loadReport()
+      load: this.init.loadReport(),
+      links: this.mesh.connectedPeers().slice(0, MAX_LINKS)
     }
     await this.publish(heartbeat).catch((err: Error) => { this.log.debug({ err: err.message }, 'heartbeat not sent') })
   }
@@ -245,6 +262,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       member.load = hb.load
       this.setState(member, 'alive')
     }
+    if (hb.links !== undefined) this.links.set(peerId, new Set(hb.links))
     this.mesh.addKnownPeer(peerId, hb.addrs)
   }
 
@@ -277,6 +295,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private async onPeerDisconnect (peerId: string): Promise<void> {
     const member = this.members.get(peerId)
     if (member === undefined || member.state === 'left' || member.state === 'dead') return
+    // Members skip forwarding to peers linked to a message's author (Mesh.setValidator): tell
+    // them now that this link is gone, not at the next tick.
+    if (this.started) void this.sendHeartbeat()
     const heardBefore = member.seq
     const result = await probeUntilSettled(member.addrs, PROBE_TIMEOUT_MS)
     if (!this.started || result !== 'refused') return
@@ -311,6 +332,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const previous = member.state
     member.state = state
     member.stateSince = this.now()
+    // What a gone member was connected to says nothing about it once it is back.
+    if (state === 'dead' || state === 'left') this.links.delete(member.peerId)
     if (reason === undefined) delete member.reason
     else member.reason = reason
     const level = state === 'alive' ? 'info' : state === 'left' ? 'info' : 'warn'

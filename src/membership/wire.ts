@@ -7,6 +7,8 @@ import { decodeWire, encodeWire } from '../wire/index.ts'
  * start time) and `seq` order a member's messages across restarts: (inc, seq) only grows.
  */
 export const MEMBERSHIP_TOPIC = 'idlemesh/membership/1'
+/** Most connections a heartbeat lists; a node with more lists some, and forwards a bit more. */
+export const MAX_LINKS = 256
 
 export interface LoadReport {
   /** Tasks running now. */
@@ -42,7 +44,9 @@ const heartbeatSchema = z.object({
   addrs: z.array(z.string().max(512)).max(64),
   http: z.string().max(512).nullable(),
   ver: z.string().max(64),
-  load: loadSchema
+  load: loadSchema,
+  /** Peers the sender holds a direct connection to (see Membership.linked); absent from older nodes. */
+  links: z.array(z.string().max(128)).max(MAX_LINKS).optional()
 })
 
 const byeSchema = z.object({ v: z.literal(1), k: z.literal('bye'), inc: z.number().int().min(0), seq: z.number().int().min(0) })

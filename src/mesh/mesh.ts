@@ -54,6 +54,20 @@ export interface ConnectionInfo {
   openedAt: number
 }
 
+export interface ValidatorOptions {
+  /**
+   * Forward a valid message only when a topic peer may lack it: one not connected to the
+   * message's author (see setLinkView). For topics whose validator does the work and that have
+   * anti-entropy to cover a link that broke a moment ago.
+   */
+  forwardOnlyWhereNeeded?: boolean
+}
+
+/** Gossipsub's class has this; the interface it is typed by does not. */
+interface MeshPeers {
+  getMeshPeers: (topic: string) => string[]
+}
+
 export interface PubsubMessage {
   /** Authenticated author (gossipsub StrictSign): the node that signed the message. */
   from: string
@@ -105,6 +119,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly targets = new Map<string, DialTarget>()
   private readonly handlers = new Map<string, Set<(msg: PubsubMessage) => void>>()
   private readonly validators = new Map<string, (msg: PubsubMessage) => MessageVerdict | Promise<MessageVerdict>>()
+  private linked?: (a: string, b: string) => boolean
   private reconnectTimer?: NodeJS.Timeout
   private stopping?: Promise<void>
 
@@ -270,10 +285,25 @@ export class Mesh extends EventEmitter<MeshEvents> {
    * A check run on every message of `topic` before it is delivered or forwarded. 'reject'
    * counts against the sender in gossipsub's peer score.
    */
-  setValidator (topic: string, validate: (msg: PubsubMessage) => MessageVerdict | Promise<MessageVerdict>): void {
+  setValidator (topic: string, validate: (msg: PubsubMessage) => MessageVerdict | Promise<MessageVerdict>, options: ValidatorOptions = {}): void {
     this.validators.set(topic, validate)
-    this.libp2p.services.pubsub.topicValidators.set(topic, async (peer: PeerId, message: Message) => {
-      const verdict = await validate(toPubsubMessage(message, peer.toString()))
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators.set(topic, async (peer: PeerId, message: Message) => {
+      const pubsubMessage = toPubsubMessage(message, peer.toString())
+      const verdict = await validate(pubsubMessage)
+      // A message is sent straight from its author to every peer the author is connected to
+      // (flood publish). Forwarding it on is only of use to topic peers that are not: where all
+      // are, as in a mesh whose members all connect to each other, every forwarded copy is one
+      // its receiver already has, and costs both sides a message's worth of encryption. Ignore
+      // (no penalty) keeps gossipsub from forwarding. Links are known from heartbeats, so one
+      // that has just broken can cost a peer this message until anti-entropy brings it: only
+      // topics whose validator did the work and that have anti-entropy opt in.
+      if (verdict === 'valid' && options.forwardOnlyWhereNeeded === true && this.linked !== undefined) {
+        const { from, receivedFrom } = pubsubMessage
+        const linked = this.linked
+        const needed = (pubsub as unknown as MeshPeers).getMeshPeers(topic).some(p => p !== receivedFrom && p !== from && !linked(p, from))
+        if (!needed) return TopicValidatorResult.Ignore
+      }
       // Gossipsub forwards a message as soon as it is valid. Where most members heard it straight
       // from its publisher, as in a mesh whose members all connect to each other, each one would
       // then send every other a copy it already has: for event batches that doubled the bytes
@@ -283,6 +313,14 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (verdict === 'valid' && message.data.length >= IDONTWANT_MIN_BYTES) await sleep(FORWARD_DELAY_MS)
       return verdict === 'valid' ? TopicValidatorResult.Accept : verdict === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
+  }
+
+  /**
+   * Tells the mesh which pairs of members hold a direct connection to each other (membership
+   * learns it from heartbeats), for validators set with `forwardOnlyWhereNeeded`.
+   */
+  setLinkView (linked: (a: string, b: string) => boolean): void {
+    this.linked = linked
   }
 
   async publish (topic: string, data: Uint8Array): Promise<number> {

@@ -103,6 +103,9 @@ describe('idlemesh checkpoint / streams against a real HTTP server', () => {
     expect(toStdout.code).toBe(0)
     expect(toStdout.stdout.equals(payload)).toBe(true)
     const byId = await runCli(['checkpoint', 'get', id, ...node()])
+    expect(byId.stderr).toBe('')
+    expect(byId.code).toBe(0)
+    expect(byId.stdout.length).toBe(payload.length)
     expect(byId.stdout.equals(payload)).toBe(true)
   })
 

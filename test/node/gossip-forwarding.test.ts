@@ -7,14 +7,14 @@ import { useTestFixture } from '../helpers/fixture.ts'
 const TOPIC = 'idlemesh/test/forwarding'
 const MESSAGES = 30
 
-/** Counts every copy of a `TOPIC` message that reaches the node's gossipsub, duplicates included. */
-function countCopies (node: IdlemeshNode): { copies: number } {
+/** Counts every copy of a `topic` message that reaches the node's gossipsub, duplicates included. */
+function countCopies (node: IdlemeshNode, topic = TOPIC): { copies: number } {
   const counter = { copies: 0 }
   // Reaches into gossipsub: a duplicate is dropped before anything observable happens.
   const pubsub = node.mesh.libp2p.services.pubsub as unknown as { handleReceivedMessage: (from: unknown, msg: { topic: string }) => Promise<void> }
   const original = pubsub.handleReceivedMessage.bind(pubsub)
   pubsub.handleReceivedMessage = async (from, msg) => {
-    if (msg.topic === TOPIC) counter.copies++
+    if (msg.topic === topic) counter.copies++
     await original(from, msg)
   }
   return counter
@@ -49,5 +49,31 @@ describe('gossip forwarding', () => {
     // can still arrive late.
     expect(copies.b.copies).toBeLessThan(MESSAGES * 1.5)
     expect(copies.c.copies).toBeLessThan(MESSAGES * 1.5)
+  })
+
+  it('with forwardOnlyWhereNeeded, nothing is forwarded between members all linked to the author, even small messages', async () => {
+    const [a, b, c] = (await startMesh(fixture.dirs, 3, {}, fixture.nodes)).nodes as Three
+    const topic = `${TOPIC}/where-needed`
+    const delivered = { b: 0, c: 0 }
+    for (const [name, node] of [['b', b], ['c', c]] as const) {
+      node.mesh.setValidator(topic, () => { delivered[name]++; return 'valid' }, { forwardOnlyWhereNeeded: true })
+      node.mesh.subscribe(topic, () => {})
+    }
+    a.mesh.subscribe(topic, () => {})
+    const meshPeers = (node: IdlemeshNode): string[] => (node.mesh.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }).getMeshPeers(topic)
+    await waitFor(() => [a, b, c].every(n => meshPeers(n).length === 2), { timeoutMs: 10_000, what: 'every node to have both others in its topic mesh' })
+    // Links travel in heartbeats: wait until B and C each know the other is linked to A.
+    await waitFor(() => b.membership.linked(c.peerId, a.peerId) && c.membership.linked(b.peerId, a.peerId), { what: 'the links to be known' })
+
+    const copies = { b: countCopies(b, topic), c: countCopies(c, topic) }
+    for (let i = 0; i < MESSAGES; i++) {
+      await a.mesh.publish(topic, new Uint8Array(100).fill(i))
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+    await waitFor(() => delivered.b === MESSAGES && delivered.c === MESSAGES, { what: 'every message at B and C' })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    // Small messages carry no IDONTWANT: without the option each would reach B and C twice.
+    expect(copies.b.copies).toBe(MESSAGES)
+    expect(copies.c.copies).toBe(MESSAGES)
   })
 })

@@ -41,9 +41,10 @@ describe('the bundle (dist/idlemesh.mjs) as a running node', () => {
     fixture.procs.push(a)
     const b = await spawnNode(dirB, ['--bootstrap', a.runtime.multiaddrs[0] as string], {}, BUNDLE)
     fixture.procs.push(b)
+    // Each must see the other: replicas=1 on A needs B alive in A's view.
     await waitFor(async () => {
-      const health = await b.health()
-      return health.members.filter(m => m.state === 'alive').length === 2
+      const views = await Promise.all([a.health(), b.health()])
+      return views.every(health => health.members.filter(m => m.state === 'alive').length === 2)
     }, { what: 'the two bundled nodes to see each other alive' })
 
     const payload = 'resume at step 3'
