@@ -45,7 +45,7 @@ export class OffThreadHasher {
       ended = true
       if (--this.openJobs === 0) this.armIdle()
     }
-    return new HashJob(job, bytes.byteOffset, worker, (tag) => this.expect(job, tag), () => { this.cancel(job); end() }, end)
+    return new HashJob(job, bytes.byteOffset, worker, (tag) => this.expect(worker, job, tag), () => { this.cancel(job); end() }, end)
   }
 
   async close (): Promise<void> {
@@ -82,7 +82,9 @@ export class OffThreadHasher {
     this.idleTimer.unref()
   }
 
-  private async expect (job: number, tag: number): Promise<Uint8Array> {
+  /** A reply to come from `worker`; rejects at once if that worker has failed or was closed. */
+  private async expect (worker: Worker, job: number, tag: number): Promise<Uint8Array> {
+    if (worker !== this.worker) throw new Error('the hash worker of this job is gone')
     return await new Promise((resolve, reject) => { this.waiting.set(`${job}:${tag}`, { resolve, reject }) })
   }
 

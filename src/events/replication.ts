@@ -340,8 +340,19 @@ export class EventReplicator {
     }
     if (message.k === 'ann') {
       const missing = message.keys.filter(k => !this.c.store.has(k))
-      if (missing.length > 0) void this.syncWith(msg.from, missing).catch((err: Error) => { this.log.debug({ from: msg.from, err: err.message }, 'pull of announced events failed; anti-entropy will retry') })
-      return 'valid'
+      if (missing.length === 0) return 'valid'
+      // Pulled from the neighbour that delivered the announcement first (it held the events
+      // before forwarding it; the author may not be connected to this node), and forwarded only
+      // once held here, so whoever hears it from this node can pull from it.
+      for (const source of new Set([msg.receivedFrom, msg.from])) {
+        try {
+          await this.syncWith(source, missing)
+          if (missing.every(k => this.c.store.has(k))) return 'valid'
+        } catch (err) {
+          this.log.debug({ from: source, err: (err as Error).message }, 'pull of announced events failed')
+        }
+      }
+      return 'ignore'
     }
     if (message.k === 'act') {
       const unknown: string[] = []

@@ -59,6 +59,8 @@ export interface MembershipCounters {
 }
 
 const PROBE_TIMEOUT_MS = 1000
+/** A dropped link is announced this soon, in one heartbeat for all the drops meanwhile. */
+const LINK_CHANGE_HEARTBEAT_MS = 20
 
 /**
  * Who is in the mesh and who is alive. Every node gossips a heartbeat (with its load report);
@@ -84,6 +86,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private readonly onConnect = (peerId: string): void => { this.onPeerConnect(peerId) }
   private readonly onDisconnect = (peerId: string): void => { void this.onPeerDisconnect(peerId) }
   private started = false
+  private heartbeatPending = false
   private readonly rtt: RttProber
 
   constructor (components: MembershipComponents, init: MembershipInit) {
@@ -177,7 +180,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   private hasLink (from: string, to: string): boolean {
-    if (from === this.mesh.peerId) return this.safeIsConnected(to)
+    if (from === this.mesh.peerId) return this.mesh.gossipPeers().includes(to)
     return this.links.get(from)?.has(to) === true
   }
 
@@ -200,7 +203,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       http: this.init.httpUrl(),
       ver: this.init.version,
       load: this.init.loadReport(),
-      links: this.mesh.connectedPeers().slice(0, MAX_LINKS)
+      links: this.mesh.gossipPeers().slice(0, MAX_LINKS)
     }
     await this.publish(heartbeat).catch((err: Error) => { this.log.debug({ err: err.message }, 'heartbeat not sent') })
   }
@@ -262,7 +265,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
       member.load = hb.load
       this.setState(member, 'alive')
     }
-    if (hb.links !== undefined) this.links.set(peerId, new Set(hb.links))
+    // A heartbeat without links (an older version) leaves none: nothing is assumed linked.
+    if (hb.links === undefined) this.links.delete(peerId)
+    else this.links.set(peerId, new Set(hb.links))
     this.mesh.addKnownPeer(peerId, hb.addrs)
   }
 
@@ -285,6 +290,15 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.setState(member, 'dead', `reported by ${reporter}: ${notice.reason}`)
   }
 
+  private heartbeatSoon (): void {
+    if (!this.started || this.heartbeatPending) return
+    this.heartbeatPending = true
+    setTimeout(() => {
+      this.heartbeatPending = false
+      if (this.started) void this.sendHeartbeat()
+    }, LINK_CHANGE_HEARTBEAT_MS).unref()
+  }
+
   private onPeerConnect (peerId: string): void {
     // A new neighbour learns about this node now rather than at the next tick.
     if (this.members.has(peerId) || this.mesh.gate.isAllowed(peerId)) {
@@ -296,8 +310,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const member = this.members.get(peerId)
     if (member === undefined || member.state === 'left' || member.state === 'dead') return
     // Members skip forwarding to peers linked to a message's author (Mesh.setValidator): tell
-    // them now that this link is gone, not at the next tick.
-    if (this.started) void this.sendHeartbeat()
+    // them now that this link is gone, not at the next tick (one heartbeat for a burst of drops).
+    this.heartbeatSoon()
     const heardBefore = member.seq
     const result = await probeUntilSettled(member.addrs, PROBE_TIMEOUT_MS)
     if (!this.started || result !== 'refused') return

@@ -7,8 +7,11 @@ import { decodeWire, encodeWire } from '../wire/index.ts'
  * start time) and `seq` order a member's messages across restarts: (inc, seq) only grows.
  */
 export const MEMBERSHIP_TOPIC = 'idlemesh/membership/1'
-/** Most connections a heartbeat lists; a node with more lists some, and forwards a bit more. */
-export const MAX_LINKS = 256
+/**
+ * Most connections a heartbeat lists (~3.4 KB of peer IDs): a node with more lists some, and its
+ * peers forward a bit more gossip to it than they need to.
+ */
+export const MAX_LINKS = 64
 
 export interface LoadReport {
   /** Tasks running now. */

@@ -235,6 +235,16 @@ export class Mesh extends EventEmitter<MeshEvents> {
     return [...new Set(this.libp2p.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))]
   }
 
+  /**
+   * Connected peers that gossipsub exchanges messages with (it has streams open with them): what
+   * a message this node publishes reaches directly. A connection whose gossipsub streams were
+   * reset is connected but not here.
+   */
+  gossipPeers (): string[] {
+    const connected = new Set(this.connectedPeers())
+    return this.libp2p.services.pubsub.getPeers().map(String).filter(p => connected.has(p))
+  }
+
   dhtRoutingTableSize (): number {
     return (this.libp2p.services.dht as SingleKadDHT).routingTable?.size ?? 0
   }

@@ -106,4 +106,17 @@ describe('OffThreadHasher', () => {
     again.close()
     await idle.close()
   })
+
+  it('settles every hash of a job whose worker is gone: the pending ones and those asked for later', async () => {
+    const doomed = new OffThreadHasher()
+    const bytes = new Uint8Array(new SharedArrayBuffer(1024))
+    const job = doomed.job(bytes)
+    job.update(0, 512)
+    const pending = expect(job.digest(0, 1024)).rejects.toThrow()
+    await doomed.close()
+    await pending
+    // Asked for after the worker went: rejects rather than waiting for a reply that cannot come.
+    await expect(job.final()).rejects.toThrow(/gone/)
+    await expect(job.digest(0, 10)).rejects.toThrow(/gone/)
+  })
 })

@@ -30,7 +30,7 @@ describe('forged and tampered checkpoints in gossip', () => {
     dataDirs = mesh.dataDirs
     ;[a, b, c] = mesh.nodes as Three
     // A line A – B – C: A and C refuse each other, so B is the only way between them.
-    await split([a], [c])
+    await split([a], [c], [b])
     await waitFor(() => {
       const middle = checkpointMeshPeers(b)
       return middle.includes(a.peerId) && middle.includes(c.peerId) && checkpointMeshPeers(a).includes(b.peerId) && checkpointMeshPeers(c).includes(b.peerId)

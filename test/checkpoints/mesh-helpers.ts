@@ -110,7 +110,7 @@ export async function idsOf (node: IdlemeshNode, stream: string): Promise<string
 }
 
 /** Cuts every connection between the two sides and refuses redials both ways (the gater). */
-export async function split (left: IdlemeshNode[], right: IdlemeshNode[]): Promise<void> {
+export async function split (left: IdlemeshNode[], right: IdlemeshNode[], relays: IdlemeshNode[] = []): Promise<void> {
   for (const a of left) {
     for (const b of right) {
       await a.mesh.denyPeer(b.peerId)
@@ -118,6 +118,9 @@ export async function split (left: IdlemeshNode[], right: IdlemeshNode[]): Promi
     }
   }
   await waitFor(() => left.every(a => right.every(b => !a.mesh.isConnected(b.peerId) && !b.mesh.isConnected(a.peerId))), { what: 'the two sides to be disconnected' })
+  // A relay forwards between the sides only once it knows they are no longer linked (a
+  // heartbeat announces a dropped link within milliseconds; see Mesh.setValidator).
+  await waitFor(() => relays.every(r => left.every(a => right.every(b => !r.membership.linked(a.peerId, b.peerId)))), { what: 'the relays to learn the sides are not linked' })
 }
 
 /** Lifts a split; nobody is told to reconnect: the reconnect loop does it. */

@@ -21,7 +21,7 @@ describe('checkpoints across a relay (A – B – C, no A–C connection)', () =
   beforeEach(async () => {
     dirs = tempDirs()
     ;[a, b, c] = (await startMesh(dirs, 3, { checkpoints: { syncIntervalMs: 600_000 } }, nodes)).nodes as Three
-    await split([a], [c])
+    await split([a], [c], [b])
     await waitFor(() => checkpointMeshPeers(b).includes(a.peerId) && checkpointMeshPeers(b).includes(c.peerId), { what: 'B to relay between A and C' })
     // Control: a small checkpoint (inline gossip) crosses B at once.
     const small = await a.checkpoints.post({ stream: 'line', payload: text('inline') })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { IdlemeshNode } from '../../src/node.ts'
-import { startMesh, type Three } from '../checkpoints/mesh-helpers.ts'
+import { split, startMesh, type Three } from '../checkpoints/mesh-helpers.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { useTestFixture } from '../helpers/fixture.ts'
 
@@ -75,5 +75,19 @@ describe('gossip forwarding', () => {
     // Small messages carry no IDONTWANT: without the option each would reach B and C twice.
     expect(copies.b.copies).toBe(MESSAGES)
     expect(copies.c.copies).toBe(MESSAGES)
+  })
+
+  it('links: known from heartbeats, both sides needed, and a dropped link is announced at once', async () => {
+    // Heartbeats every 5 s: within this test, only the ones sent on a connection change move.
+    const slow = { membership: { heartbeatIntervalMs: 5000, suspectAfterMs: 20_000, deadAfterMs: 40_000 } }
+    const [a, b, c] = (await startMesh(fixture.dirs, 3, slow, fixture.nodes)).nodes as Three
+    await waitFor(() => b.membership.linked(a.peerId, c.peerId) && b.membership.linked(c.peerId, a.peerId), { what: 'B to learn that A and C are linked' })
+    expect(b.membership.linked(a.peerId, b.peerId)).toBe(true)
+    const droppedAt = Date.now()
+    await split([a], [c])
+    await waitFor(() => !b.membership.linked(a.peerId, c.peerId), { timeoutMs: 2000, what: 'B to learn that the A–C link is gone' })
+    // Well before the next periodic heartbeat could have told it.
+    expect(Date.now() - droppedAt).toBeLessThan(2500)
+    expect(b.membership.linked(a.peerId, b.peerId)).toBe(true)
   })
 })

@@ -39,6 +39,17 @@ describe('pnet cipher (xsalsa20 on libsodium)', () => {
     expect(outB.equals(Buffer.from(nobleXSalsa20(key, n2, data)))).toBe(true)
   })
 
+  it('ciphers that are never used or finalized (as pnet leaves them) do not use up the package\'s memory', () => {
+    const xsalsa20 = pnetXSalsa20()
+    // Each held a 64-byte slot of a memory with room for ~10,000: a peer that opens connections
+    // and sends nothing but nonces would have left the node unable to make another cipher.
+    const key = randomBytes(32)
+    for (let i = 0; i < 30_000; i++) xsalsa20(randomBytes(24), key)
+    const nonce = randomBytes(24)
+    const data = randomBytes(1000)
+    expect(Buffer.from(xsalsa20(nonce, key).update(data)).equals(Buffer.from(nobleXSalsa20(key, nonce, data)))).toBe(true)
+  })
+
   it('many ciphers that each see a large input do not exhaust WebAssembly memory', () => {
     const xsalsa20 = pnetXSalsa20()
     // 40 ciphers (20 connections) each decrypting a 4 MiB read: the package alone grew its
