@@ -11,7 +11,7 @@ import type { CheckpointStore } from './store.ts'
 import { ScratchBuffer } from './scratch.ts'
 import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES } from './assembler.ts'
 import { OffThreadHasher } from './hasher.ts'
-import { missingFor } from './walk.ts'
+import { ancestorSample, missingFor } from './walk.ts'
 import {
   CHECKPOINT_TOPIC, HEADS_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodeHeadsRequest, decodeHeadsResponse,
   decodeSyncFrame, decodeSyncRequest, encodeWire, type GossipAnnounce, type GossipBatch, type HeadsResponse, type SyncRequest
@@ -76,6 +76,8 @@ export class Replicator {
   private readonly hasher = new OffThreadHasher()
   /** Digests of the chunks after the first of envelopes being posted, keyed by their bytes (see sealHooks). */
   private readonly laterChunkDigests = new WeakMap<Uint8Array, Promise<Uint8Array[]>>()
+  /** Per stream, the ancestor sample of its latest head that sync requests carry. */
+  private readonly samples = new Map<string, { head: string, ids: string[] }>()
   private readonly syncing = new Map<string, Promise<number>>()
   private timer?: NodeJS.Timeout
   private readonly onConnect = (peerId: string): void => { void this.syncWith(peerId).catch(() => {}) }
@@ -354,11 +356,25 @@ export class Replicator {
     }, () => {})
   }
 
+  /** A stream's heads, and a sample of the latest head's ancestors (see ancestorSample), cached per head. */
+  private haveOf (stream: string): string[] {
+    const { store } = this.c
+    const heads = store.streamHeads(stream).map(h => h.id.toString())
+    const latest = store.latest(stream)?.id.toString()
+    if (latest === undefined) return heads
+    let cached = this.samples.get(stream)
+    if (cached?.head !== latest) {
+      cached = { head: latest, ids: ancestorSample(latest, id => store.entry(id)) }
+      this.samples.set(stream, cached)
+    }
+    return [...heads, ...cached.ids]
+  }
+
   private async pull (peerId: string, want: string[] | undefined, signal?: AbortSignal): Promise<number> {
     const timeout = signal ?? AbortSignal.timeout(Math.max(this.init.requestTimeoutMs, 60_000))
     const { store } = this.c
     const have: Record<string, string[]> = {}
-    for (const stream of store.streams()) have[stream] = store.streamHeads(stream).map(h => h.id.toString())
+    for (const stream of store.streams()) have[stream] = this.haveOf(stream)
     const request: SyncRequest = { v: WIRE_VERSION, have, ...(want === undefined ? {} : { want }) }
     const stream = await this.c.mesh.dialProtocol(peerId, SYNC_PROTOCOL, timeout)
     let stored = 0

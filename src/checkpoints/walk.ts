@@ -43,6 +43,28 @@ export function missingFor (from: Iterable<string>, have: Iterable<string>, entr
   return send.reverse()
 }
 
+/**
+ * Ancestors of `head` at distances 1, 2, 4, … along first parents, up to `maxSteps` back: what a
+ * sync request sends with its heads. A peer that is behind knows none of the heads, but it knows
+ * one of these, so it sends back at most about twice the gap rather than its whole history
+ * (missingFor treats every id it knows in `have` as held with all its ancestors).
+ */
+export function ancestorSample (head: string, entry: (id: string) => IndexEntry | undefined, maxSteps = 4096): string[] {
+  const sample: string[] = []
+  let id = head
+  let next = 1
+  for (let step = 1; step <= maxSteps; step++) {
+    const parent = entry(id)?.parents[0]
+    if (parent === undefined) break
+    id = parent
+    if (step === next) {
+      sample.push(id)
+      next *= 2
+    }
+  }
+  return sample
+}
+
 class MaxHeap {
   private readonly ids: string[] = []
   private readonly keys: number[] = []

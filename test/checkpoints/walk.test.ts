@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { missingFor } from '../../src/checkpoints/walk.ts'
+import { ancestorSample, missingFor } from '../../src/checkpoints/walk.ts'
 import type { IndexEntry } from '../../src/checkpoints/store.ts'
 
 /** A DAG by hand: id → parents; seq is computed as 1 + max(parent seq). */
@@ -48,3 +48,26 @@ describe('missingFor: what a peer lacks, parents first', () => {
     expect(missingFor(['m'], [], entry, 3)).toHaveLength(3)
   })
 })
+
+describe('ancestorSample: where a peer that is behind finds common history', () => {
+  // A chain c1 ← c2 ← … ← c10000.
+  const edges: Record<string, string[]> = { c1: [] }
+  for (let i = 2; i <= 10_000; i++) edges[`c${i}`] = [`c${i - 1}`]
+  const entry = dag(edges)
+
+  it('takes ancestors at distances 1, 2, 4, … up to the bound', () => {
+    expect(ancestorSample('c10000', entry, 16)).toEqual(['c9999', 'c9998', 'c9996', 'c9992', 'c9984'])
+    expect(ancestorSample('c3', entry)).toEqual(['c2', 'c1'])
+    expect(ancestorSample('c1', entry)).toEqual([])
+  })
+
+  it('lets a peer 1,000 behind send back about the gap, not its whole history', () => {
+    // The requester is at c10000; the server (which only knows up to c9000) answers with what it
+    // thinks the requester lacks. With heads alone that is all 9,000 it holds.
+    const serverKnows = (id: string): IndexEntry | undefined => Number(id.slice(1)) <= 9000 ? entry(id) : undefined
+    expect(missingFor(['c9000'], ['c10000'], serverKnows)).toHaveLength(9000)
+    const sent = missingFor(['c9000'], ['c10000', ...ancestorSample('c10000', entry)], serverKnows)
+    expect(sent.length).toBeLessThanOrEqual(1000)
+  })
+})
+
