@@ -351,6 +351,12 @@ function isCanonical (bytes: Uint8Array, header: Uint8Array, envelope: Envelope)
     equalAt(bytes, ctAt + CIPHERTEXT_KEY.length, ctHead, 0, ctHead.length)
 }
 
+/** Envelope bytes and the id this process hashed from exactly them (see EnvelopeAssembler). */
+export interface HashedBytes {
+  bytes: Uint8Array
+  id: CID
+}
+
 /**
  * Where the id's hash input lies in envelope bytes, read from their first 9: `prefix`, then
  * bytes [1, sigStart) and [sigEnd, end), as idOf hashes them. For hashing bytes while they
@@ -420,11 +426,12 @@ class ByteViewTokenizer extends Tokenizer {
 
 /**
  * Parses envelope bytes strictly and computes their id. The id always comes from the bytes,
- * never from what a sender claims: `knownId` is for a caller that hashed these very bytes itself
- * (per idLayout) while they arrived. Throws CHECKPOINT_MALFORMED. Checks shape only: call
+ * never from what a sender claims: `hashed` is for a caller that hashed these very bytes itself
+ * (per idLayout) while they arrived, and must name the same bytes object. Throws CHECKPOINT_MALFORMED. Checks shape only: call
  * verifyEnvelope, checkSeq and openCheckpoint for the rest. The envelope returned is frozen.
  */
-export function decodeEnvelope (bytes: Uint8Array, knownId?: CID): Checkpoint {
+export function decodeEnvelope (bytes: Uint8Array, hashed?: HashedBytes): Checkpoint {
+  if (hashed !== undefined && hashed.bytes !== bytes) throw new TypeError('decodeEnvelope: the id given was hashed from other bytes')
   if (!(bytes instanceof Uint8Array)) malformed('expected bytes')
   let value: unknown
   try {
@@ -445,7 +452,7 @@ export function decodeEnvelope (bytes: Uint8Array, knownId?: CID): Checkpoint {
   if (header.length - 6 > MAX_META_BYTES && dagCbor.encode(envelope.meta).length > MAX_META_BYTES) {
     malformed(`meta must encode to at most ${MAX_META_BYTES} bytes`)
   }
-  return { id: knownId ?? idOf(bytes, envelope.seq), envelope: freeze(envelope, header), bytes }
+  return { id: hashed?.id ?? idOf(bytes, envelope.seq), envelope: freeze(envelope, header), bytes }
 }
 
 export interface VerifyOptions {

@@ -1,11 +1,10 @@
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import type { CID } from 'multiformats/cid'
 import type { Logger } from '../logger.ts'
 import type { Mesh, MessageVerdict, PubsubMessage } from '../mesh/index.ts'
 import { IdlemeshError, isIdlemeshError } from '../errors.ts'
 import type { Keyring } from './keyring.ts'
-import { checkSeq, decodeEnvelope, openCheckpoint, type Checkpoint, type SealInit } from './format.ts'
+import { checkSeq, decodeEnvelope, openCheckpoint, type Checkpoint, type HashedBytes, type SealInit } from './format.ts'
 import { sha256, verifyAuthorSignature } from './crypto.ts'
 import type { CheckpointStore } from './store.ts'
 import { ScratchBuffer } from './scratch.ts'
@@ -317,9 +316,9 @@ export class Replicator {
    * Verifies and stores one envelope. Synchronous up to the store's in-memory update; durability
    * follows by group commit (acks wait for it). Throws a typed error for anything invalid.
    */
-  ingest (bytes: Uint8Array, knownId?: CID): IngestOutcome {
+  ingest (bytes: Uint8Array, hashed?: HashedBytes): IngestOutcome {
     if (bytes.length > this.init.maxEnvelopeBytes) throw new IdlemeshError('CHECKPOINT_TOO_LARGE', `envelope of ${bytes.length} bytes`, { status: 413 })
-    const checkpoint = decodeEnvelope(bytes, knownId)
+    const checkpoint = decodeEnvelope(bytes, hashed)
     const id = checkpoint.id.toString()
     if (this.c.store.has(id)) return 'duplicate'
     const { envelope } = checkpoint
@@ -381,9 +380,9 @@ export class Replicator {
     try {
       const lp = lpStream(stream, { maxDataLength: Math.max(this.init.chunkBytes, SYNC_BATCH_BYTES) + 64 * 1024 })
       await lp.write(encodeWire(request), { signal: timeout })
-      const ingestOne = (bytes: Uint8Array, knownId?: CID): void => {
+      const ingestOne = (bytes: Uint8Array, hashed?: HashedBytes): void => {
         try {
-          if (this.ingest(bytes, knownId) === 'stored') stored++
+          if (this.ingest(bytes, hashed) === 'stored') stored++
         } catch (err) {
           this.reject(isIdlemeshError(err) ? err.code : 'CHECKPOINT_INVALID', peerId, (err as Error).message)
           // A key not here yet skips that checkpoint (and, missing their parent, its children);
@@ -418,7 +417,7 @@ export class Replicator {
           }
           throw err
         }
-        ingestOne(assembled.bytes, assembled.id)
+        ingestOne(assembled.bytes, assembled.id === undefined ? undefined : { bytes: assembled.bytes, id: assembled.id })
       }
     } finally {
       await stream.close().catch(() => {})

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import type { CID } from 'multiformats/cid'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES } from '../../src/checkpoints/assembler.ts'
 import { decodeEnvelope } from '../../src/checkpoints/format.ts'
@@ -43,7 +44,9 @@ describe('EnvelopeAssembler (pulled envelopes, chunk by chunk)', () => {
       expect(result.bytes.buffer).toBeInstanceOf(SharedArrayBuffer)
       expect(Buffer.compare(result.bytes, bytes)).toBe(0)
       expect(result.id?.toString()).toBe(id)
-      expect(decodeEnvelope(result.bytes, result.id).id.toString()).toBe(decodeEnvelope(bytes).id.toString())
+      expect(decodeEnvelope(result.bytes, { bytes: result.bytes, id: result.id as CID }).id.toString()).toBe(decodeEnvelope(bytes).id.toString())
+      // An id is taken only with the very bytes it was hashed from.
+      expect(() => decodeEnvelope(bytes, { bytes: result.bytes, id: result.id as CID })).toThrow(/other bytes/)
     }
   })
 
