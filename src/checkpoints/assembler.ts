@@ -22,6 +22,10 @@ export class EnvelopeAssembler {
   private readonly job?: HashJob
   private readonly checks: Array<Promise<void>> = []
   private failure?: IdlemeshError
+  /** The worker could not hash something: finish() checks on this thread instead. */
+  private workerFailed = false
+  /** Size of the chunks after the first one arrived (all but the last are that size). */
+  private chunkBytes = 0
   private received = 0
   private chunks = 0
   /** How far the id's hash has been fed; null when the bytes do not start like an envelope. */
@@ -32,7 +36,11 @@ export class EnvelopeAssembler {
     this.expected = expected
     if (hasher !== undefined && size >= OFF_THREAD_MIN_BYTES) {
       this.bytes = new Uint8Array(new SharedArrayBuffer(size))
-      this.job = hasher.job(this.bytes)
+      try {
+        this.job = hasher.job(this.bytes)
+      } catch {
+        this.workerFailed = true
+      }
     } else {
       this.bytes = new Uint8Array(size)
     }
@@ -52,6 +60,7 @@ export class EnvelopeAssembler {
       this.received += part.length
     }
     const index = this.chunks++
+    if (index === 0) this.chunkBytes = byteLength
     if (this.job === undefined) {
       if (this.expected !== undefined && !sameDigest(sha256(this.bytes.subarray(start, this.received)), this.expected[index])) throw badChunk(index)
       return
@@ -60,9 +69,7 @@ export class EnvelopeAssembler {
       const want = this.expected[index]
       this.checks.push(this.job.digest(start, byteLength).then((digest) => {
         if (!sameDigest(digest, want)) this.failure ??= badChunk(index)
-      }, (err: Error) => {
-        this.failure ??= new IdlemeshError('CHECKPOINT_HASH_FAILED', `could not hash chunk ${index}: ${err.message}`, { status: 500 })
-      }))
+      }, () => { this.workerFailed = true }))
     }
     this.feedId()
   }
@@ -73,11 +80,22 @@ export class EnvelopeAssembler {
     await Promise.all(this.checks)
     if (this.failure !== undefined) throw this.failure
     if (this.job === undefined) return { bytes: this.bytes }
-    if (this.layout === null || this.layout === undefined) {
-      this.job.close()
-      return { bytes: this.bytes }
+    if (!this.workerFailed && this.layout !== null && this.layout !== undefined) {
+      try {
+        return { bytes: this.bytes, id: cidOfDigest(await this.job.final()) }
+      } catch {
+        this.workerFailed = true
+      }
     }
-    return { bytes: this.bytes, id: cidOfDigest(await this.job.final()) }
+    this.job.close()
+    // The worker failed (or the bytes are not an envelope): check here what it did not, and
+    // leave the id to decoding.
+    if (this.workerFailed && this.expected !== undefined) {
+      for (let i = 0, offset = 0; offset < this.bytes.length; i++, offset += this.chunkBytes) {
+        if (!sameDigest(sha256(this.bytes.subarray(offset, offset + this.chunkBytes)), this.expected[i])) throw badChunk(i)
+      }
+    }
+    return { bytes: this.bytes }
   }
 
   /** Gives up (the pull failed): the worker forgets the job. */

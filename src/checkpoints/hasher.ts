@@ -22,8 +22,11 @@ export class OffThreadHasher {
   private readonly idleMs: number
   private readonly waiting = new Map<string, { resolve: (digest: Uint8Array) => void, reject: (err: Error) => void }>()
 
-  constructor (idleMs = 10_000) {
+  private readonly workerUrl: URL
+
+  constructor (idleMs = 10_000, workerUrl = new URL('./hash-worker.mjs', import.meta.url)) {
     this.idleMs = idleMs
+    this.workerUrl = workerUrl
   }
 
   /** True while the worker thread exists. */
@@ -58,7 +61,7 @@ export class OffThreadHasher {
 
   private ensureWorker (): Worker {
     if (this.worker !== undefined) return this.worker
-    const worker = new Worker(new URL('./hash-worker.mjs', import.meta.url))
+    const worker = new Worker(this.workerUrl)
     worker.unref()
     worker.on('message', (reply: Reply) => {
       const key = `${reply.job}:${reply.tag}`

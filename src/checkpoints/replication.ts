@@ -9,7 +9,7 @@ import { sha256, verifyAuthorSignature } from './crypto.ts'
 import type { CheckpointStore } from './store.ts'
 import { ScratchBuffer } from './scratch.ts'
 import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES } from './assembler.ts'
-import { OffThreadHasher } from './hasher.ts'
+import { OffThreadHasher, type HashJob } from './hasher.ts'
 import { ancestorSample, missingFor } from './walk.ts'
 import {
   CHECKPOINT_TOPIC, HEADS_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodeHeadsRequest, decodeHeadsResponse,
@@ -139,7 +139,14 @@ export class Replicator {
     return {
       allocate: size => new Uint8Array(new SharedArrayBuffer(size)),
       onEncrypted: (bytes) => {
-        const job = this.hasher.job(bytes)
+        let job: HashJob
+        try {
+          job = this.hasher.job(bytes)
+        } catch (err) {
+          // announce() hashes them all on this thread instead.
+          this.log.warn({ err: (err as Error).message }, 'hash worker unavailable')
+          return
+        }
         const digests: Array<Promise<Uint8Array>> = []
         for (let offset = chunkBytes; offset < bytes.length; offset += chunkBytes) digests.push(job.digest(offset, Math.min(chunkBytes, bytes.length - offset)))
         const all = Promise.all(digests).finally(() => { job.close() })
@@ -163,8 +170,10 @@ export class Replicator {
     const later = this.laterChunkDigests.get(checkpoint.bytes)
     this.laterChunkDigests.delete(checkpoint.bytes)
     const chunks: Uint8Array[] = [sha256(checkpoint.bytes.subarray(0, this.init.chunkBytes))]
-    if (later !== undefined) {
-      chunks.push(...await later)
+    // If the worker failed, the digests are computed here after all.
+    const hashed = await later?.catch(() => undefined)
+    if (hashed !== undefined) {
+      chunks.push(...hashed)
     } else {
       for (let offset = this.init.chunkBytes; offset < checkpoint.bytes.length; offset += this.init.chunkBytes) {
         chunks.push(sha256(checkpoint.bytes.subarray(offset, offset + this.init.chunkBytes)))

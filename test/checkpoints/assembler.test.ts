@@ -122,4 +122,23 @@ describe('OffThreadHasher', () => {
     await expect(job.final()).rejects.toThrow(/gone/)
     await expect(job.digest(0, 10)).rejects.toThrow(/gone/)
   })
+
+  it('without a working worker, checks the chunks on this thread and leaves the id to decoding', async () => {
+    const broken = new OffThreadHasher(10_000, new URL('./no-such-worker.mjs', import.meta.url))
+    const { bytes, id, digests, reads } = largeCheckpoint(OFF_THREAD_MIN_BYTES)
+    const assembler = new EnvelopeAssembler(bytes.length, digests, broken)
+    feed(assembler, reads)
+    const result = await assembler.finish()
+    expect(result.id).toBeUndefined()
+    expect(decodeEnvelope(result.bytes).id.toString()).toBe(id)
+
+    const bad = largeCheckpoint(OFF_THREAD_MIN_BYTES)
+    const flipped = Uint8Array.from(bad.reads[2]?.[2] as Uint8Array)
+    flipped[0] = (flipped[0] as number) ^ 1
+    ;(bad.reads[2] as Uint8Array[])[2] = flipped
+    const refusing = new EnvelopeAssembler(bad.bytes.length, bad.digests, broken)
+    feed(refusing, bad.reads)
+    await expect(refusing.finish()).rejects.toMatchObject({ code: 'CHECKPOINT_BAD_CHUNK', message: expect.stringContaining('chunk 2') })
+    await broken.close()
+  })
 })

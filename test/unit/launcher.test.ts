@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -34,7 +35,8 @@ describe('the bundle (dist/idlemesh.mjs) as a running node', () => {
   const fixture = useTestFixture()
 
   // What npm start, the launcher and the benchmarks run, with every module it keeps outside the
-  // bundle in use: the private network's cipher, libsodium, LevelDB.
+  // bundle in use: the private network's cipher, libsodium, LevelDB, and the hashing worker that
+  // a checkpoint of 4 MiB or more goes through on both sides (dist/hash-worker.mjs).
   it('two bundled nodes form a private mesh, and a checkpoint posted on one is the latest on the other', async () => {
     const [dirA, dirB] = await initMesh(fixture.dirs, 2) as [string, string]
     const a = await spawnNode(dirA, [], {}, BUNDLE)
@@ -53,5 +55,14 @@ describe('the bundle (dist/idlemesh.mjs) as a running node', () => {
     const latest = await fetch(`${b.runtime.httpUrl}/checkpoints/latest?stream=bundle&local=1`)
     expect(latest.status).toBe(200)
     expect(await latest.text()).toBe(payload)
+
+    // The worker ships beside the bundle (without it, hashing falls back to the main thread).
+    expect(existsSync(join(ROOT, 'dist', 'hash-worker.mjs'))).toBe(true)
+    const large = randomBytes(5 * 1024 * 1024)
+    const postedLarge = await fetch(`${a.runtime.httpUrl}/checkpoints?stream=bundle-large&replicas=1`, { method: 'POST', body: large })
+    expect(postedLarge.status).toBe(201)
+    const latestLarge = await fetch(`${b.runtime.httpUrl}/checkpoints/latest?stream=bundle-large&local=1`)
+    expect(latestLarge.status).toBe(200)
+    expect(Buffer.from(await latestLarge.arrayBuffer()).equals(large)).toBe(true)
   })
 })
