@@ -77,7 +77,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   private readonly now: () => number
   private readonly init: MembershipInit
   private readonly members = new Map<string, Member>()
-  /** Each member's direct connections, as its last heartbeat listed them. */
+  /** The peers each member exchanges gossip with directly, as its last heartbeat listed them. */
   private readonly links = new Map<string, Set<string>>()
   private readonly incarnation: number
   private seq = 0
@@ -171,9 +171,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   /**
-   * True when `a` and `b` each reported a direct connection to the other in their last
-   * heartbeat (for this node: its own connections). Heartbeats lag by up to an interval; callers
-   * that skip work for linked pairs must tolerate a link that has just gone (see Mesh.setValidator).
+   * True when `a` and `b` each listed the other as a direct gossip peer in their last heartbeat
+   * (for this node: its own gossip peers now). A dropped link is announced within ~20 ms, but
+   * callers that skip work for linked pairs must tolerate one that has just gone (see
+   * Mesh.setValidator).
    */
   linked (a: string, b: string): boolean {
     return this.hasLink(a, b) && this.hasLink(b, a)

@@ -56,8 +56,8 @@ export interface ConnectionInfo {
 
 export interface ValidatorOptions {
   /**
-   * Forward a valid message only when a topic peer may lack it: one not connected to the
-   * message's author (see setLinkView). For topics whose validator does the work and that have
+   * Forward a valid message only when a topic peer may lack it: one not linked to the message's
+   * author, i.e. not exchanging gossip with it directly (see setLinkView). For topics whose validator does the work and that have
    * anti-entropy to cover a link that broke a moment ago.
    */
   forwardOnlyWhereNeeded?: boolean
