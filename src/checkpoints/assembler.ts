@@ -1,6 +1,6 @@
 import type { CID } from 'multiformats/cid'
 import { IdlemeshError } from '../errors.ts'
-import { cidOfDigest, sha256 } from './crypto.ts'
+import { chunkDigests, cidOfDigest, sha256 } from './crypto.ts'
 import { idLayout } from './format.ts'
 import type { HashJob, OffThreadHasher } from './hasher.ts'
 
@@ -91,9 +91,9 @@ export class EnvelopeAssembler {
     // The worker failed (or the bytes are not an envelope): check here what it did not, and
     // leave the id to decoding.
     if (this.workerFailed && this.expected !== undefined) {
-      for (let i = 0, offset = 0; offset < this.bytes.length; i++, offset += this.chunkBytes) {
-        if (!sameDigest(sha256(this.bytes.subarray(offset, offset + this.chunkBytes)), this.expected[i])) throw badChunk(i)
-      }
+      const digests = chunkDigests(this.bytes, this.chunkBytes)
+      const bad = digests.findIndex((digest, i) => !sameDigest(digest, this.expected?.[i]))
+      if (bad !== -1) throw badChunk(bad)
     }
     return { bytes: this.bytes }
   }

@@ -43,6 +43,13 @@ export function sha256 (bytes: Uint8Array): Uint8Array {
   return toBytes(createHash('sha256').update(bytes).digest())
 }
 
+/** SHA-256 of each `chunkBytes` slice of `bytes` (the last may be shorter), from slice `first` on. */
+export function chunkDigests (bytes: Uint8Array, chunkBytes: number, first = 0): Uint8Array[] {
+  const digests: Uint8Array[] = []
+  for (let offset = first * chunkBytes; offset < bytes.length; offset += chunkBytes) digests.push(sha256(bytes.subarray(offset, offset + chunkBytes)))
+  return digests
+}
+
 /** CIDv1, dag-cbor codec, sha2-256 multihash, of the concatenation of `parts` (spares a copy). */
 export function cidOf (...parts: Uint8Array[]): CID {
   const hash = createHash('sha256')

@@ -5,7 +5,7 @@ import type { Mesh, MessageVerdict, PubsubMessage } from '../mesh/index.ts'
 import { IdlemeshError, isIdlemeshError } from '../errors.ts'
 import type { Keyring } from './keyring.ts'
 import { checkSeq, decodeEnvelope, openCheckpoint, type Checkpoint, type HashedBytes, type SealInit } from './format.ts'
-import { sha256, verifyAuthorSignature } from './crypto.ts'
+import { chunkDigests, sha256, verifyAuthorSignature } from './crypto.ts'
 import type { CheckpointStore } from './store.ts'
 import { ScratchBuffer } from './scratch.ts'
 import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES } from './assembler.ts'
@@ -169,16 +169,11 @@ export class Replicator {
     }
     const later = this.laterChunkDigests.get(checkpoint.bytes)
     this.laterChunkDigests.delete(checkpoint.bytes)
-    const chunks: Uint8Array[] = [sha256(checkpoint.bytes.subarray(0, this.init.chunkBytes))]
     // If the worker failed, the digests are computed here after all.
     const hashed = await later?.catch(() => undefined)
-    if (hashed !== undefined) {
-      chunks.push(...hashed)
-    } else {
-      for (let offset = this.init.chunkBytes; offset < checkpoint.bytes.length; offset += this.init.chunkBytes) {
-        chunks.push(sha256(checkpoint.bytes.subarray(offset, offset + this.init.chunkBytes)))
-      }
-    }
+    const chunks = hashed === undefined
+      ? chunkDigests(checkpoint.bytes, this.init.chunkBytes)
+      : [sha256(checkpoint.bytes.subarray(0, this.init.chunkBytes)), ...hashed]
     const message: GossipAnnounce = {
       v: WIRE_VERSION, k: 'ann', id, stream: checkpoint.envelope.stream, seq: checkpoint.envelope.seq,
       size: checkpoint.bytes.length, chunkSize: this.init.chunkBytes, chunks, ack: wantAck
