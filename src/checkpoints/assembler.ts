@@ -10,29 +10,40 @@ import type { HashJob, OffThreadHasher } from './hasher.ts'
  */
 export const OFF_THREAD_MIN_BYTES = 4 * 1024 * 1024
 
+/** What an announcement says of a large envelope's chunks: their size and each one's SHA-256. */
+export interface AnnouncedChunks {
+  chunkSize: number
+  digests: readonly Uint8Array[]
+}
+
 /**
- * Puts an envelope pulled in chunks back together and checks each chunk, on arrival, against the
- * digest its author announced (pulls that follow an announcement have them). From
+ * Puts an envelope pulled in chunks back together and checks each chunk, as soon as all its bytes
+ * are in, against the digest its author announced (pulls that follow an announcement have them).
+ * The announced chunks are the author's; the reads are whatever the serving peer sends, which may
+ * be a relay configured with another chunk size, so the two are not assumed to line up. From
  * OFF_THREAD_MIN_BYTES on, the bytes go to shared memory and a worker hashes each chunk and, as
  * they come, the envelope's id (see idLayout), so decoding it afterwards costs no hashing.
  */
 export class EnvelopeAssembler {
   readonly bytes: Uint8Array
-  private readonly expected?: readonly Uint8Array[]
+  private readonly expected?: AnnouncedChunks
   private readonly job?: HashJob
   private readonly checks: Array<Promise<void>> = []
   private failure?: IdlemeshError
   /** The worker could not hash something: finish() checks on this thread instead. */
   private workerFailed = false
-  /** Size of the chunks after the first one arrived (all but the last are that size). */
-  private chunkBytes = 0
   private received = 0
-  private chunks = 0
+  /** Announced chunks checked (or, off the main thread, sent to be checked) so far. */
+  private checked = 0
   /** How far the id's hash has been fed; null when the bytes do not start like an envelope. */
   private layout?: ReturnType<typeof idLayout> | null
   private fed = 1
 
-  constructor (size: number, expected: readonly Uint8Array[] | undefined, hasher?: OffThreadHasher) {
+  /** Throws SYNC_BAD_RESPONSE when `expected` cannot describe `size` bytes. */
+  constructor (size: number, expected: AnnouncedChunks | undefined, hasher?: OffThreadHasher) {
+    if (expected !== undefined && (expected.chunkSize < 1 || expected.digests.length !== Math.ceil(size / expected.chunkSize))) {
+      throw new IdlemeshError('SYNC_BAD_RESPONSE', `${size} bytes do not make the ${expected.digests.length} chunks of ${expected.chunkSize} bytes announced`, { status: 502 })
+    }
     this.expected = expected
     if (hasher !== undefined && size >= OFF_THREAD_MIN_BYTES) {
       this.bytes = new Uint8Array(new SharedArrayBuffer(size))
@@ -47,31 +58,19 @@ export class EnvelopeAssembler {
   }
 
   /**
-   * Adds the next chunk (the parts of one read). Throws CHECKPOINT_BAD_CHUNK for a chunk found not
-   * to match its digest (off the main thread that may be a chunk or two after it arrived), and
-   * SYNC_BAD_RESPONSE when the chunks outgrow the announced size.
+   * Adds the next read (its parts). Throws CHECKPOINT_BAD_CHUNK for a chunk found not to match its
+   * digest (off the main thread that may be a read or two after it arrived), and
+   * SYNC_BAD_RESPONSE when the reads outgrow the announced size.
    */
   push (parts: Iterable<Uint8Array>, byteLength: number): void {
     if (this.failure !== undefined) throw this.failure
     if (this.received + byteLength > this.bytes.length) throw new IdlemeshError('SYNC_BAD_RESPONSE', 'chunks exceed the announced size', { status: 502 })
-    const start = this.received
     for (const part of parts) {
       this.bytes.set(part, this.received)
       this.received += part.length
     }
-    const index = this.chunks++
-    if (index === 0) this.chunkBytes = byteLength
-    if (this.job === undefined) {
-      if (this.expected !== undefined && !sameDigest(sha256(this.bytes.subarray(start, this.received)), this.expected[index])) throw badChunk(index)
-      return
-    }
-    if (this.expected !== undefined) {
-      const want = this.expected[index]
-      this.checks.push(this.job.digest(start, byteLength).then((digest) => {
-        if (!sameDigest(digest, want)) this.failure ??= badChunk(index)
-      }, () => { this.workerFailed = true }))
-    }
-    this.feedId()
+    this.checkCompleteChunks()
+    if (this.job !== undefined) this.feedId()
   }
 
   /** Waits for the last checks; the bytes, and their id when it was hashed on the way. */
@@ -91,8 +90,8 @@ export class EnvelopeAssembler {
     // The worker failed (or the bytes are not an envelope): check here what it did not, and
     // leave the id to decoding.
     if (this.workerFailed && this.expected !== undefined) {
-      const digests = chunkDigests(this.bytes, this.chunkBytes)
-      const bad = digests.findIndex((digest, i) => !sameDigest(digest, this.expected?.[i]))
+      const digests = chunkDigests(this.bytes, this.expected.chunkSize)
+      const bad = digests.findIndex((digest, i) => !sameDigest(digest, this.expected?.digests[i]))
       if (bad !== -1) throw badChunk(bad)
     }
     return { bytes: this.bytes }
@@ -101,6 +100,27 @@ export class EnvelopeAssembler {
   /** Gives up (the pull failed): the worker forgets the job. */
   abort (): void {
     this.job?.close()
+  }
+
+  /** Checks every announced chunk whose bytes have all arrived and that is not checked yet. */
+  private checkCompleteChunks (): void {
+    if (this.expected === undefined) return
+    const { chunkSize, digests } = this.expected
+    while (this.checked < digests.length) {
+      const index = this.checked
+      const start = index * chunkSize
+      const length = Math.min(chunkSize, this.bytes.length - start)
+      if (start + length > this.received) return
+      this.checked++
+      const want = digests[index]
+      if (this.job === undefined) {
+        if (!sameDigest(sha256(this.bytes.subarray(start, start + length)), want)) throw (this.failure = badChunk(index))
+        continue
+      }
+      this.checks.push(this.job.digest(start, length).then((digest) => {
+        if (!sameDigest(digest, want)) this.failure ??= badChunk(index)
+      }, () => { this.workerFailed = true }))
+    }
   }
 
   /** Feeds the id's hash with what arrived since last time, minus the signature entry. */

@@ -8,11 +8,11 @@ import { checkSeq, decodeEnvelope, openCheckpoint, type Checkpoint, type HashedB
 import { chunkDigests, sha256, verifyAuthorSignature } from './crypto.ts'
 import type { CheckpointStore } from './store.ts'
 import { ScratchBuffer } from './scratch.ts'
-import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES } from './assembler.ts'
+import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES, type AnnouncedChunks } from './assembler.ts'
 import { OffThreadHasher, type HashJob } from './hasher.ts'
 import { ancestorSample, missingFor } from './walk.ts'
 import {
-  CHECKPOINT_TOPIC, HEADS_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodeHeadsRequest, decodeHeadsResponse,
+  CHECKPOINT_TOPIC, HEADS_PROTOCOL, MAX_CHUNK_BYTES, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodeHeadsRequest, decodeHeadsResponse,
   decodeSyncFrame, decodeSyncRequest, encodeWire, type GossipAnnounce, type GossipBatch, type HeadsResponse, type SyncRequest
 } from './wire.ts'
 
@@ -70,7 +70,7 @@ export class Replicator {
   private pendingAcks: string[] = []
   private readonly ackListeners = new Set<(from: string, ids: string[]) => void>()
   /** Ids announced or seen as heads elsewhere that this node has not stored yet. */
-  private readonly backlog = new Map<string, { from: string, chunks?: Uint8Array[] }>()
+  private readonly backlog = new Map<string, { from: string, chunks?: AnnouncedChunks }>()
   private readonly scratch = new ScratchBuffer()
   private readonly hasher = new OffThreadHasher()
   /** Digests of the chunks after the first of envelopes being posted, keyed by their bytes (see sealHooks). */
@@ -271,8 +271,12 @@ export class Replicator {
         this.reject('CHECKPOINT_TOO_LARGE', msg.from, `announced ${message.size} bytes`)
         return 'reject'
       }
+      if (message.chunks.length !== Math.ceil(message.size / message.chunkSize)) {
+        this.reject('CHECKPOINT_MALFORMED', msg.from, `announced ${message.chunks.length} chunks of ${message.chunkSize} bytes for ${message.size} bytes`)
+        return 'reject'
+      }
       if (message.ack) this.wantAck(message.id)
-      this.backlog.set(message.id, { from: msg.receivedFrom, chunks: message.chunks })
+      this.backlog.set(message.id, { from: msg.receivedFrom, chunks: { chunkSize: message.chunkSize, digests: message.chunks } })
       // Forward the announcement only once this node holds the body: whoever hears it from
       // here pulls from here. The delivering neighbour has it (it did the same); the author
       // may not even be connected to this node.
@@ -382,7 +386,8 @@ export class Replicator {
     const stream = await this.c.mesh.dialProtocol(peerId, SYNC_PROTOCOL, timeout)
     let stored = 0
     try {
-      const lp = lpStream(stream, { maxDataLength: Math.max(this.init.chunkBytes, SYNC_BATCH_BYTES) + 64 * 1024 })
+      // Chunks come at the serving peer's size, which may not be ours.
+      const lp = lpStream(stream, { maxDataLength: Math.max(MAX_CHUNK_BYTES, SYNC_BATCH_BYTES) + 64 * 1024 })
       await lp.write(encodeWire(request), { signal: timeout })
       const ingestOne = (bytes: Uint8Array, hashed?: HashedBytes): void => {
         try {
@@ -403,8 +408,8 @@ export class Replicator {
           continue
         }
         if (frame.size > this.init.maxEnvelopeBytes) throw new IdlemeshError('CHECKPOINT_TOO_LARGE', `peer ${peerId} offered ${frame.size} bytes`, { status: 413 })
-        // Each chunk is checked against the announced digests as it arrives, so a bad source is
-        // caught at its first bad MiB rather than after the whole transfer.
+        // Each announced chunk is checked as soon as it is in, so a bad source is caught at its
+        // first bad MiB rather than after the whole transfer.
         const assembler = new EnvelopeAssembler(frame.size, this.backlog.get(frame.id)?.chunks, this.hasher)
         let assembled: Awaited<ReturnType<EnvelopeAssembler['finish']>>
         try {

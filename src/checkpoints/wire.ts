@@ -20,6 +20,8 @@ export const CHECKPOINT_TOPIC = 'idlemesh/checkpoints/1'
 export const SYNC_PROTOCOL = '/idlemesh/checkpoints/sync/1.0.0'
 export const HEADS_PROTOCOL = '/idlemesh/checkpoints/heads/1.0.0'
 export const WIRE_VERSION = 1
+/** Largest chunk a node sends on the pull path (the most `checkpoints.chunkBytes` may be). */
+export const MAX_CHUNK_BYTES = 4 * 1024 * 1024
 
 const id = z.string().min(1).max(128)
 const bytes = wireBytes

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { cronConfigSchema, webhooksConfigSchema } from '../webhooks/config.ts'
 import { eventsConfigSchema } from '../events/config.ts'
+import { MAX_CHUNK_BYTES } from '../checkpoints/wire.ts'
 
 /**
  * The node's configuration: every field has a default, so a node runs with no file at all.
@@ -60,8 +61,8 @@ export const configSchema = z.object({
     maxPayloadBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
     /** Checkpoints up to this size ride in gossip; larger ones are announced and pulled: 256 KiB. */
     inlineMaxBytes: z.number().int().min(1024).max(1024 * 1024).default(256 * 1024),
-    /** Chunk size of the pull path: 1 MiB. */
-    chunkBytes: z.number().int().min(16 * 1024).max(4 * 1024 * 1024).default(1024 * 1024),
+    /** Chunk size of the pull path: 1 MiB. Nodes of one mesh may differ; every node reads chunks up to MAX_CHUNK_BYTES. */
+    chunkBytes: z.number().int().min(16 * 1024).max(MAX_CHUNK_BYTES).default(1024 * 1024),
     /** How long a post with replicas=N waits for confirmations: 10 s. */
     replicaTimeoutMs: z.number().int().min(100).default(10_000),
     /** How long `latest` asks peers and the DHT before answering: 1.5 s. */

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { afterAll, describe, expect, it } from 'vitest'
-import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES } from '../../src/checkpoints/assembler.ts'
+import { EnvelopeAssembler, OFF_THREAD_MIN_BYTES, type AnnouncedChunks } from '../../src/checkpoints/assembler.ts'
 import { decodeEnvelope } from '../../src/checkpoints/format.ts'
 import { OffThreadHasher } from '../../src/checkpoints/hasher.ts'
 import { post, randomKeyring, randomSigner } from './format-helpers.ts'
@@ -13,7 +13,7 @@ afterAll(async () => { await hasher.close() })
 const sha256 = (bytes: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(bytes).digest())
 
 /** An envelope of about `payloadBytes`, its chunk digests as an announcement carries them, its chunks as reads deliver them. */
-function largeCheckpoint (payloadBytes: number, seq = 1): { bytes: Uint8Array, id: string, digests: Uint8Array[], reads: Uint8Array[][] } {
+function largeCheckpoint (payloadBytes: number, seq = 1): { bytes: Uint8Array, id: string, digests: AnnouncedChunks, reads: Uint8Array[][] } {
   const keyring = randomKeyring('k1')
   const signer = randomSigner()
   const parents = seq === 1 ? [] : [{ id: post([], { keyring, signer }).id, seq: seq - 1 }]
@@ -27,7 +27,14 @@ function largeCheckpoint (payloadBytes: number, seq = 1): { bytes: Uint8Array, i
     // A read hands over a chunk as several buffers, split anywhere.
     reads.push([chunk.subarray(0, 5), chunk.subarray(5, 70_000), chunk.subarray(70_000)])
   }
-  return { bytes, id: checkpoint.id.toString(), digests, reads }
+  return { bytes, id: checkpoint.id.toString(), digests: { chunkSize: CHUNK, digests }, reads }
+}
+
+/** `bytes` as a peer with another chunk size serves them: reads of `readBytes`, none aligned with the announced chunks. */
+function readsOf (bytes: Uint8Array, readBytes: number): Uint8Array[][] {
+  const reads: Uint8Array[][] = []
+  for (let offset = 0; offset < bytes.length; offset += readBytes) reads.push([bytes.subarray(offset, offset + readBytes)])
+  return reads
 }
 
 function feed (assembler: EnvelopeAssembler, reads: Uint8Array[][]): void {
@@ -61,6 +68,33 @@ describe('EnvelopeAssembler (pulled envelopes, chunk by chunk)', () => {
       await expect(outcome).rejects.toMatchObject({ code: 'CHECKPOINT_BAD_CHUNK', message: expect.stringContaining('chunk 1') })
       assembler.abort()
     }
+  })
+
+  it('checks the announced chunks whatever size the serving peer reads in (a relay with another chunk size)', async () => {
+    for (const size of [3 * CHUNK, OFF_THREAD_MIN_BYTES + 10]) {
+      for (const readBytes of [256 * 1024, 300_001, 4 * CHUNK]) {
+        const { bytes, id, digests } = largeCheckpoint(size)
+        const assembler = new EnvelopeAssembler(bytes.length, digests, hasher)
+        feed(assembler, readsOf(bytes, readBytes))
+        const result = await assembler.finish()
+        expect(Buffer.compare(result.bytes, bytes)).toBe(0)
+        expect(decodeEnvelope(result.bytes).id.toString()).toBe(id)
+
+        // One flipped byte in announced chunk 2, wherever the reads cut: found, and named.
+        const tampered = Uint8Array.from(bytes)
+        tampered[2 * CHUNK + 12_345] = (tampered[2 * CHUNK + 12_345] as number) ^ 1
+        const refusing = new EnvelopeAssembler(bytes.length, digests, hasher)
+        const outcome = (async () => { feed(refusing, readsOf(tampered, readBytes)); return await refusing.finish() })()
+        await expect(outcome).rejects.toMatchObject({ code: 'CHECKPOINT_BAD_CHUNK', message: expect.stringContaining('chunk 2 ') })
+        refusing.abort()
+      }
+    }
+  })
+
+  it('refuses digests that cannot describe the size it is told', () => {
+    const { bytes, digests } = largeCheckpoint(2 * CHUNK)
+    expect(() => new EnvelopeAssembler(bytes.length + CHUNK, digests, hasher)).toThrow(expect.objectContaining({ code: 'SYNC_BAD_RESPONSE' }) as Error)
+    expect(() => new EnvelopeAssembler(bytes.length, { chunkSize: CHUNK / 2, digests: digests.digests }, hasher)).toThrow(expect.objectContaining({ code: 'SYNC_BAD_RESPONSE' }) as Error)
   })
 
   it('without announced digests (an anti-entropy pull), still assembles and hashes the id', async () => {

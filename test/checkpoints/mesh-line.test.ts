@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { ConfigInput } from '../../src/config/index.ts'
 import type { IdlemeshNode } from '../../src/node.ts'
 import { stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -9,7 +10,8 @@ import { checkpointMeshPeers, heal, holds, randomPayload, split, startMesh, text
  * firewall, NAT or a partial heal does the same), and B relays. Periodic anti-entropy is off, so
  * what reaches C comes from gossip and from the pulls gossip triggers. Both pulls (the body of an
  * announced large checkpoint, and a parent C missed) must go to the neighbour that delivered the
- * message, B, not to its author A, which C cannot reach.
+ * message, B, not to its author A, which C cannot reach. B is configured with a smaller pull
+ * chunk than A: C must check the chunks A announced whatever size B serves them in.
  */
 describe('checkpoints across a relay (A – B – C, no A–C connection)', () => {
   let dirs: TempDirs
@@ -20,7 +22,8 @@ describe('checkpoints across a relay (A – B – C, no A–C connection)', () =
 
   beforeEach(async () => {
     dirs = tempDirs()
-    ;[a, b, c] = (await startMesh(dirs, 3, { checkpoints: { syncIntervalMs: 600_000 } }, nodes)).nodes as Three
+    const config = (i: number): ConfigInput => ({ checkpoints: { syncIntervalMs: 600_000, ...(i === 1 ? { chunkBytes: 256 * 1024 } : {}) } })
+    ;[a, b, c] = (await startMesh(dirs, 3, config, nodes)).nodes as Three
     await split([a], [c], [b])
     await waitFor(() => checkpointMeshPeers(b).includes(a.peerId) && checkpointMeshPeers(b).includes(c.peerId), { what: 'B to relay between A and C' })
     // Control: a small checkpoint (inline gossip) crosses B at once.
@@ -35,10 +38,12 @@ describe('checkpoints across a relay (A – B – C, no A–C connection)', () =
   })
 
   it('a large (announced, pulled) checkpoint reaches C through B without waiting for anti-entropy', async () => {
-    const big = await a.checkpoints.post({ stream: 'line', payload: randomPayload(1024 * 1024) })
+    // 3 MiB: three 1 MiB chunks as A announces them, twelve 256 KiB reads as B serves them.
+    const big = await a.checkpoints.post({ stream: 'line', payload: randomPayload(3 * 1024 * 1024) })
     await waitFor(async () => await holds(b, big.id), { what: 'B to pull it from A' })
     await waitFor(async () => await holds(c, big.id), { timeoutMs: 10_000, what: 'C to pull it (from B, the only peer that can serve it)' })
-    expect((await c.checkpoints.get(big.id)).payload.length).toBe(1024 * 1024)
+    expect((await c.checkpoints.get(big.id)).payload.length).toBe(3 * 1024 * 1024)
+    expect(c.replicator.rejected).toEqual({})
   })
 
   it('a checkpoint whose parent C missed is completed from B, the peer that delivered it', async () => {
