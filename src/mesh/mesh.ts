@@ -280,6 +280,22 @@ export class Mesh extends EventEmitter<MeshEvents> {
     this.gate.undeny(peerId)
   }
 
+  /**
+   * Refuse connections to and from a peer and drop those open, without denying it: it stays a
+   * member whose messages, relayed by others, are accepted. What a firewall or NAT between two
+   * members does, for tests of a mesh that is not fully connected (a line A – B – C), which
+   * denyPeer cannot model: validators ignore whatever a denied peer authored.
+   */
+  async blockPeer (peerId: string): Promise<void> {
+    this.gate.block(peerId)
+    await this.libp2p.hangUp(peerIdFromString(peerId)).catch(() => {})
+  }
+
+  /** Connect to a blocked peer again; the reconnect loop redials it on its own schedule. */
+  unblockPeer (peerId: string): void {
+    this.gate.unblock(peerId)
+  }
+
   subscribe (topic: string, handler: (msg: PubsubMessage) => void): () => void {
     let set = this.handlers.get(topic)
     if (set === undefined) {
@@ -370,7 +386,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     const now = Date.now()
     for (const [key, target] of this.targets) {
       if (target.dialing || now < target.nextAt) continue
-      if (target.peerId !== undefined && (!this.gate.isAllowed(target.peerId) || node.getConnections(peerIdFromString(target.peerId)).length > 0)) continue
+      if (target.peerId !== undefined && (!this.gate.mayConnect(target.peerId) || node.getConnections(peerIdFromString(target.peerId)).length > 0)) continue
       if (target.addrs.length === 0) continue
       target.dialing = true
       void this.dialTarget(key, target)
