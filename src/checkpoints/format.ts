@@ -4,11 +4,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
-import { Token, Tokenizer, Type, decode as cborDecode } from 'cborg'
 import { CID } from 'multiformats/cid'
 import { NONCE_BYTES, SIG_BYTES, TAG_BYTES, cidOf, signingMessage, verifyAuthorSignature, xchachaOpen, xchachaSealInto } from './crypto.ts'
 import type { Signer } from './crypto.ts'
 import { checkpointError } from './format-errors.ts'
+import { readCanonicalEnvelope } from './envelope-reader.ts'
 import { KEY_ID_PATTERN } from './keyring.ts'
 import type { Keyring } from './keyring.ts'
 
@@ -397,33 +397,6 @@ function freeze (envelope: Envelope, header: Uint8Array): Envelope {
   return envelope
 }
 
-/** Byte strings at least this long are decoded as views of the envelope rather than copies. */
-const VIEW_MIN_BYTES = 0x10000
-
-/**
- * dag-cbor's tokenizer copies every byte string out of its input, which for a 64 MiB ciphertext
- * costs a 64 MiB allocation and copy on every decode. This one hands out a view of the input
- * for long byte strings (the envelope bytes are never written to, see freeze), and leaves
- * everything else, including every strictness check, to dag-cbor's own decoding. Only a length
- * in its shortest form (4 bytes, 64 KiB up to 4 GiB) takes the shortcut: any other form goes the
- * ordinary way, which refuses it in strict mode.
- */
-class ByteViewTokenizer extends Tokenizer {
-  override next (): Token {
-    const pos = this._pos
-    const data = this.data
-    if (data[pos] === ((2 << 5) | 26) && pos + 5 <= data.length) {
-      const length = ((data[pos + 1] as number) * 0x1000000) + (((data[pos + 2] as number) << 16) | ((data[pos + 3] as number) << 8) | (data[pos + 4] as number))
-      if (length >= VIEW_MIN_BYTES) {
-        if (pos + 5 + length > data.length) throw new Error('CBOR decode error: not enough data for type')
-        this._pos = pos + 5 + length
-        return new Token(Type.bytes, data.subarray(pos + 5, pos + 5 + length), 5 + length)
-      }
-    }
-    return super.next()
-  }
-}
-
 /**
  * Parses envelope bytes strictly and computes their id. The id always comes from the bytes,
  * never from what a sender claims: `hashed` is for a caller that hashed these very bytes itself
@@ -433,26 +406,34 @@ class ByteViewTokenizer extends Tokenizer {
 export function decodeEnvelope (bytes: Uint8Array, hashed?: HashedBytes): Checkpoint {
   if (hashed !== undefined && hashed.bytes !== bytes) throw new TypeError('decodeEnvelope: the id given was hashed from other bytes')
   if (!(bytes instanceof Uint8Array)) malformed('expected bytes')
-  let value: unknown
-  try {
-    value = cborDecode(bytes, { ...dagCbor.decodeOptions, tokenizer: new ByteViewTokenizer(bytes, dagCbor.decodeOptions) })
-  } catch (err) {
-    malformed('not valid dag-cbor', err)
-  }
-  if (!isPlainObject(value)) malformed('not a map')
+  // Canonical bytes, which is what every node sends, are read in one pass; anything else goes
+  // through dag-cbor, which accepts it only if it is canonical after all (see envelope-reader.ts).
+  const read = readCanonicalEnvelope(bytes)
+  const value = read?.value ?? decodeGeneric(bytes)
   const problem = envelopeProblem(value)
   if (problem !== undefined) malformed(problem)
   const envelope = value as unknown as Envelope
-  const header = encodeHeader(envelope)
+  const header = read?.header ?? encodeHeader(envelope)
   // One envelope, one byte string: otherwise the stored bytes and the bytes the id hashes
   // could differ, and IPLD tools walking the DAG would see other blocks than ours.
-  if (!isCanonical(bytes, header, envelope)) malformed('not in canonical dag-cbor form')
+  if (read === undefined && !isCanonical(bytes, header, envelope)) malformed('not in canonical dag-cbor form')
   // meta's encoding is a part of the header's (after a map head and the key): only a large
   // header needs meta encoded on its own to be measured.
   if (header.length - 6 > MAX_META_BYTES && dagCbor.encode(envelope.meta).length > MAX_META_BYTES) {
     malformed(`meta must encode to at most ${MAX_META_BYTES} bytes`)
   }
   return { id: hashed?.id ?? idOf(bytes, envelope.seq), envelope: freeze(envelope, header), bytes }
+}
+
+function decodeGeneric (bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    malformed('not valid dag-cbor', err)
+  }
+  if (!isPlainObject(value)) malformed('not a map')
+  return value
 }
 
 export interface VerifyOptions {
