@@ -115,6 +115,22 @@ export function createCheckpointService (c: CheckpointServiceComponents, init: C
     const signal = AbortSignal.timeout(timeoutMs)
     let answered = 0
     let best: (Head & { from: string }) | undefined
+    // The DHT covers members this node has no connection to. It is asked alongside the peers, not
+    // after them: a peer that never answers holds its request until the timeout, and a lookup
+    // started then would be aborted before it began.
+    const fromDht = (async (): Promise<(Head & { from: string }) | undefined> => {
+      let found: (Head & { from: string }) | undefined
+      try {
+        for await (const event of c.mesh.libp2p.services.dht.get(headRecordKey(stream), { signal })) {
+          if (event.name !== 'VALUE') continue
+          try {
+            const record = decodeHeadRecord(event.value, headRecordKey(stream))
+            if (found === undefined || compareHeads(record, found) > 0) found = { id: record.id, seq: record.seq, from: record.publisher }
+          } catch {}
+        }
+      } catch {}
+      return found
+    })()
     await Promise.all(peers.map(async peer => {
       try {
         const heads = await c.replicator.peerHeads(peer, [stream], signal)
@@ -125,16 +141,9 @@ export function createCheckpointService (c: CheckpointServiceComponents, init: C
         }
       } catch {}
     }))
-    // The DHT covers members this node has no connection to.
-    try {
-      for await (const event of c.mesh.libp2p.services.dht.get(headRecordKey(stream), { signal })) {
-        if (event.name !== 'VALUE') continue
-        try {
-          const record = decodeHeadRecord(event.value, headRecordKey(stream))
-          if (best === undefined || compareHeads(record, best) > 0) best = { id: record.id, seq: record.seq, from: record.publisher }
-        } catch {}
-      }
-    } catch {}
+    // On a tie a connected peer stays the source: the record's publisher may be out of reach.
+    const record = await fromDht
+    if (record !== undefined && (best === undefined || compareHeads(record, best) > 0)) best = record
     return { asked: peers.length, answered, ...(best === undefined ? {} : { best }) }
   }
 
