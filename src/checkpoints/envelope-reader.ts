@@ -173,7 +173,10 @@ function readUserMeta (cursor: Cursor): Record<string, string> {
     const keyBytes = cursor.textBytes()
     if (previous !== undefined && !keyAfter(keyBytes, previous)) throw DECLINE
     previous = keyBytes
-    user[decodeUtf8(keyBytes)] = cursor.text()
+    const name = decodeUtf8(keyBytes)
+    // Assigning '__proto__' would be dropped, not stored: a value that no longer encodes to these bytes.
+    if (name === '__proto__') throw DECLINE
+    user[name] = cursor.text()
   }
   return user
 }

@@ -132,5 +132,14 @@ describe('readCanonicalEnvelope (the fast path of decodeEnvelope)', () => {
       expect(readCanonicalEnvelope(bad)).toBeUndefined()
       expect(() => decodeEnvelope(bad)).toThrow(expect.objectContaining({ code: 'CHECKPOINT_MALFORMED' }) as Error)
     }
+
+    // A user key '__proto__' (after 'a' and 'b': longer) is canonical, but assigning it to an
+    // object would drop it: the reader leaves it to dag-cbor, which keeps it as an own property.
+    const withProto = Buffer.from(bytes)
+    withProto[withProto.indexOf(Buffer.from([0x64, 0x75, 0x73, 0x65, 0x72, 0xa2])) + 5] = 0xa3
+    const protoBytes = Buffer.concat([withProto.subarray(0, userAt + 8), Buffer.from([0x69, ...Buffer.from('__proto__'), 0x61, 0x78]), withProto.subarray(userAt + 8)])
+    expect(readCanonicalEnvelope(protoBytes)).toBeUndefined()
+    expect(reference(protoBytes)?.canonical).toBe(true)
+    expect(Object.entries(decodeEnvelope(protoBytes).envelope.meta.user ?? {})).toEqual([['a', '1'], ['b', '2'], ['__proto__', 'x']])
   })
 })
