@@ -1,4 +1,5 @@
 import { CID } from 'multiformats/cid'
+import { SIG_BYTES } from './crypto.ts'
 
 /**
  * Reads envelope bytes that are exactly in the canonical v1 form FORMAT.md lays out, and nothing
@@ -49,7 +50,6 @@ const META_KEYS: ReadonlyArray<{ name: string, bytes: Uint8Array, kind: 'text' |
 
 const MAP_9 = 0xa9
 const MAP_11 = 0xab
-const SIG_BYTES = 64
 /** 'sig' key (4 bytes), bytes(64) head (2 bytes), the signature. */
 const SIG_ENTRY_BYTES = K_SIG.length + 2 + SIG_BYTES
 /** Tag 42 (a CID link), then bytes(37): the identity multibase prefix 0x00 and a 36-byte CID. */
@@ -97,9 +97,7 @@ class Cursor {
   }
 
   expect (expected: Uint8Array): void {
-    const { bytes, pos } = this
-    if (pos + expected.length > bytes.length) throw DECLINE
-    for (let i = 0; i < expected.length; i++) if (bytes[pos + i] !== expected[i]) throw DECLINE
+    if (!startsWith(this, expected)) throw DECLINE
     this.pos += expected.length
   }
 

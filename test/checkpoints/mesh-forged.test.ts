@@ -3,6 +3,7 @@ import type { IdlemeshNode } from '../../src/node.ts'
 import type { CheckpointHealth } from '../../src/checkpoints/index.ts'
 import { memberStates, stopAll, tempDirs, type TempDirs } from '../helpers/nodes.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { CHECKPOINT_TOPIC, encodeWire } from '../../src/checkpoints/wire.ts'
 import {
   checkpointMeshPeers, flipCiphertextByte, gossipScore, holds, idOfBytes, impostor, publishRaw, sealAs, signerOf, split, startMesh,
   tamperAndResign, text, type Three
@@ -95,13 +96,25 @@ describe('forged and tampered checkpoints in gossip', () => {
     expect(gossipScore(b, c.peerId)).toBeGreaterThanOrEqual(0)
   })
 
-  // BUG (src/node.ts, gossipsub scoreParams of CHECKPOINT_TOPIC): invalidMessageDeliveriesWeight
-  // -100 makes ONE rejected message score its sender -100, below gossipsub's graylistThreshold
-  // (-80). Graylisting drops every RPC from the sender, on every topic, for about 11 s (the
-  // counter decays by 0.99/s): its membership heartbeats too, so the receiver declares an
-  // honest-but-buggy member (a newer format version, a key added out of order) dead while it
-  // is still connected, and its valid posts stop arriving by gossip. The comment there says
-  // "enough of them"; one is enough today.
+  it('an announcement whose chunk digests cannot describe its size is rejected by B without a pull, and not forwarded', async () => {
+    const announcement = encodeWire({
+      v: 1, k: 'ann', id: idOfBytes(sealAs(dataDirs[0] as string, 'victim', text('never sent')).bytes), stream: 'victim', seq: 1,
+      size: 3 * 1024 * 1024, chunkSize: 1024 * 1024, chunks: [new Uint8Array(32), new Uint8Array(32)], ack: false
+    })
+    expect(await a.mesh.publish(CHECKPOINT_TOPIC, announcement)).toBe(1)
+
+    await waitFor(() => b.replicator.rejected.CHECKPOINT_MALFORMED === 1, { what: 'B to reject it' })
+    await new Promise(resolve => setTimeout(resolve, SETTLE_MS))
+    expect(b.replicator.rejected).toEqual({ CHECKPOINT_MALFORMED: 1 })
+    expect(b.replicator.backlogSize).toBe(0)
+    expect(c.replicator.rejected).toEqual({})
+    expect(c.replicator.backlogSize).toBe(0)
+    expect(gossipScore(b, a.peerId)).toBeLessThan(0)
+  })
+
+  // One rejected message costs its sender -10 (src/mesh/scoring.ts), above gossipsub's graylist
+  // threshold (-80): an honest member with, say, a newer format version must not lose its
+  // membership heartbeats and valid posts over one message the receiver cannot take.
   it('one rejected message does not cut its sender off: B still sees A alive and takes its next valid post by gossip', async () => {
     const altered = flipCiphertextByte(sealAs(dataDirs[0] as string, 'victim', text('the real payload')).bytes)
     expect(await publishRaw(a, [altered])).toBe(1)
