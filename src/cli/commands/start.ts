@@ -5,6 +5,7 @@ import { loadConfig } from '../../config/index.ts'
 import { IdlemeshError } from '../../errors.ts'
 import { DATA_FILES, defaultDataDir, initDataDir, isInitialised } from '../../identity/index.ts'
 import { createLogger } from '../../logger.ts'
+import { createIdleTrimmer, processMemoryControls } from '../../memory/index.ts'
 
 interface StartOptions {
   dataDir?: string
@@ -50,6 +51,10 @@ export function registerStart (program: Command): void {
       // Loaded here, not at the top: every other command would otherwise load libp2p too.
       const { startNode } = await import('../../node.ts')
       const node = await startNode({ dataDir, config, logger })
+      const memory = processMemoryControls()
+      const trimmer = memory === undefined ? undefined : createIdleTrimmer({ ...memory, logger })
+      trimmer?.start()
+      if (trimmer === undefined) logger.debug('started without --expose-gc: the heap is not trimmed when idle')
       process.stdout.write(`idlemesh node ${node.peerId} running; API ${node.httpUrl}; p2p ${node.multiaddrs().join(' ')}\n`)
 
       let stopping = false
@@ -62,6 +67,7 @@ export function registerStart (program: Command): void {
           process.exit(1)
         }, STOP_DEADLINE_MS)
         deadline.unref()
+        trimmer?.stop()
         node.stop().then(() => { process.exit(0) }, (err: Error) => {
           logger.error({ err: err.message }, 'stop failed')
           process.exit(1)
