@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { initDataDir } from '../../../src/identity/index.ts'
+import { NODE_V8_FLAGS } from '../../lib/cluster.ts'
 import type { AgentCommand, AgentEvent } from './node-agent.ts'
 
 const AGENT = join(import.meta.dirname, 'node-agent.ts')
@@ -41,7 +42,8 @@ export class AgentCluster {
   async spawnAgent (index: number, dataDir: string): Promise<Agent> {
     const bootstrap = index === 0 || this.agents[0] === undefined ? [] : [this.agents[0].addrs[0] as string]
     const config = { listen: ['/ip4/127.0.0.1/tcp/0'], http: { listen: '127.0.0.1:0' }, log: { level: 'silent' }, bootstrap, ...this.config }
-    const child = spawn(process.execPath, [AGENT, dataDir, JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // The V8 settings a real node runs with (bin/idlemesh.mjs), so the figures are a node's.
+    const child = spawn(process.execPath, [...NODE_V8_FLAGS, AGENT, dataDir, JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     child.on('message', (event: AgentEvent) => { for (const l of this.listeners) l(index, event) })
     const ready = await new Promise<Extract<AgentEvent, { ev: 'ready' }>>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error(`agent ${index} did not start in 30 s`)) }, 30_000)
