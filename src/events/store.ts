@@ -9,10 +9,14 @@ import {
 
 /**
  * Durable event storage on the node's LevelDB, in a sublevel of its own:
- *   r!<key>                 the base record, JSON (payload included)
- *   i!<key>                 index entry: source, receivedAt, receivedBy, action kinds, decision digest
- *   a!<key>                 action states, JSON (rewritten as actions progress; the base is not)
- *   t!<receivedAt:13>!<key> receipt order, for listing newest first and for pruning
+ *   r!<key>                 the base record, JSON (payload included), written once
+ *   t!<receivedAt:13>!<key> the index entry, JSON: source, receivedAt, receivedBy, action kinds,
+ *                           decision digest, base size and the action states (rewritten as
+ *                           actions progress); the keys in receipt order, for listing newest
+ *                           first and for pruning
+ * Two keys an event, because every node writes every event: each key more cost a node ~3.5 µs
+ * of CPU per event under webhook load. (Stores written before this layout kept the index in
+ * i!<key>, the states in a!<key> and an empty t! value; they are read as well, and pruned.)
  * An event's keys are written in one LevelDB batch; concurrent writes share one synced batch
  * (group commit), and each write is acknowledged only once the batch that carries it is on disk.
  * Copies from peers may be written unsynced (`sync: false`): the node that received the event
@@ -46,7 +50,6 @@ export interface MergeResult {
 
 type Op = BatchOp
 
-const EMPTY = new Uint8Array(0)
 const TIME_DIGITS = 13
 const HASH_BYTES = 8
 /**
@@ -58,7 +61,8 @@ const HASH_BYTES = 8
 export const PARTITION_MS = 10_000
 export const PARTITIONS_PER_HOUR = 360
 
-interface IndexJson { s: string, t: number, by: string, k: ActionKind[], d: string, n: number }
+/** An index entry; `a`, the action states, is absent in stores written before it was added. */
+interface IndexJson { s: string, t: number, by: string, k: ActionKind[], d: string, n: number, a?: ActionState[] }
 
 export class EventStore {
   private readonly db: KeyValueStore
@@ -86,26 +90,35 @@ export class EventStore {
   }
 
   async open (): Promise<void> {
-    const actions = new Map<string, ActionState[]>()
+    const legacyActions = new Map<string, ActionState[]>()
     for await (const [key, value] of this.db.iterator({ gt: 'a!', lt: 'a"' })) {
-      actions.set(key.slice(2), JSON.parse(Buffer.from(value).toString('utf8')) as ActionState[])
+      legacyActions.set(key.slice(2), JSON.parse(Buffer.from(value).toString('utf8')) as ActionState[])
     }
-    for await (const [key, value] of this.db.iterator({ gt: 'i!', lt: 'i"' })) {
-      const k = key.slice(2)
-      const index = JSON.parse(Buffer.from(value).toString('utf8')) as IndexJson
+    const load = (key: string, index: IndexJson, actions: ActionState[] | undefined): void => {
+      const previous = this.metas.get(key)
+      if (previous !== undefined) this.unindex(key, previous)
       const meta: EventMeta = {
         source: index.s,
         receivedAt: index.t,
         receivedBy: index.by,
         kinds: index.k,
-        actions: actions.get(k) ?? index.k.map(() => ({ state: 'pending', gen: 0 })),
+        actions: actions ?? index.k.map(() => ({ state: 'pending', gen: 0 })),
         decision: index.d,
         bytes: index.n,
         part: 0,
         hash: Buffer.alloc(HASH_BYTES)
       }
-      this.index(k, meta)
-      this.metas.set(k, meta)
+      this.index(key, meta)
+      this.metas.set(key, meta)
+    }
+    for await (const [key, value] of this.db.iterator({ gt: 'i!', lt: 'i"' })) {
+      const k = key.slice(2)
+      load(k, JSON.parse(Buffer.from(value).toString('utf8')) as IndexJson, legacyActions.get(k))
+    }
+    for await (const [key, value] of this.db.iterator({ gt: 't!', lt: 't"' })) {
+      if (value.length === 0) continue
+      const index = JSON.parse(Buffer.from(value).toString('utf8')) as IndexJson
+      load(key.slice(2 + TIME_DIGITS + 1), index, index.a)
     }
     this.log.info({ events: this.metas.size }, 'event store open')
   }
@@ -199,9 +212,7 @@ export class EventStore {
       this.unflushed.set(key, bytes)
       const durable = this.write(key, [
         { type: 'put', key: `r!${key}`, value: bytes },
-        { type: 'put', key: `i!${key}`, value: indexBytes(meta) },
-        { type: 'put', key: `a!${key}`, value: actionBytes(meta.actions) },
-        { type: 'put', key: timeKey(meta.receivedAt, key), value: EMPTY }
+        { type: 'put', key: timeKey(meta.receivedAt, key), value: indexBytes(meta) }
       ], sync, () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
       this.emit(key, 'added')
       return { outcome: 'added', durable }
@@ -227,10 +238,8 @@ export class EventStore {
       this.unflushed.set(key, bytes)
       const durable = this.write(key, [
         { type: 'put', key: `r!${key}`, value: bytes },
-        { type: 'put', key: `i!${key}`, value: indexBytes(existing) },
-        { type: 'put', key: `a!${key}`, value: actionBytes(actions) },
         { type: 'del', key: oldTime },
-        { type: 'put', key: timeKey(existing.receivedAt, key), value: EMPTY }
+        { type: 'put', key: timeKey(existing.receivedAt, key), value: indexBytes(existing) }
       ], sync, () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
       this.emit(key, 'changed')
       return { outcome: 'changed', durable }
@@ -250,7 +259,7 @@ export class EventStore {
     meta.actions = merged
     this.unindex(key, meta)
     this.index(key, meta)
-    const durable = this.write(key, [{ type: 'put', key: `a!${key}`, value: actionBytes(merged) }], options.sync ?? true)
+    const durable = this.write(key, [{ type: 'put', key: timeKey(meta.receivedAt, key), value: indexBytes(meta) }], options.sync ?? true)
     this.emit(key, 'changed')
     return { outcome: 'changed', durable }
   }
@@ -409,12 +418,8 @@ function digest (text: string): string {
 }
 
 function indexBytes (meta: EventMeta): Uint8Array {
-  const index: IndexJson = { s: meta.source, t: meta.receivedAt, by: meta.receivedBy, k: meta.kinds, d: meta.decision, n: meta.bytes }
+  const index: IndexJson = { s: meta.source, t: meta.receivedAt, by: meta.receivedBy, k: meta.kinds, d: meta.decision, n: meta.bytes, a: meta.actions }
   return Buffer.from(JSON.stringify(index))
-}
-
-function actionBytes (actions: ActionState[]): Uint8Array {
-  return Buffer.from(JSON.stringify(actions))
 }
 
 function timeKey (receivedAt: number, key: string): string {

@@ -102,4 +102,46 @@ describe('event store', () => {
     const last = await store.listKeys({ source: 'gh', limit: 2, cursor: second.cursor })
     expect(last).toEqual({ keys: ['gh/e0'] })
   })
+
+  it('writes two keys per event and reads stores written with the older four-key layout', async () => {
+    const store = await open()
+    await store.merge('gh/new', record('new', now)).durable
+    await store.mergeActions('gh/new', [{ state: 'claimed', gen: 0, by: PEER_A, run: 'r' }]).durable
+    const keys: string[] = []
+    for await (const key of sublevel(db, 'ev').keys()) keys.push(key)
+    expect(keys.sort()).toEqual([`r!gh/new`, `t!${String(now).padStart(13, '0')}!gh/new`])
+    await store.close()
+
+    // The same sublevel as a node from before the two-key layout left it: index in i!, action
+    // states in a!, an empty t! value; one event with progressed states, one without a!.
+    const legacy = sublevel(db, 'ev')
+    const old = record('old', now - 1000)
+    const bare = record('bare', now - 500)
+    const text = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value))
+    await legacy.batch([
+      { type: 'put', key: 'r!gh/old', value: text(old.base) },
+      { type: 'put', key: 'i!gh/old', value: text({ s: 'gh', t: now - 1000, by: PEER_A, k: ['command'], d: 'abc', n: 10 }) },
+      { type: 'put', key: 'a!gh/old', value: text([{ state: 'succeeded', gen: 0, by: PEER_A, finishedAt: now }]) },
+      { type: 'put', key: `t!${String(now - 1000).padStart(13, '0')}!gh/old`, value: new Uint8Array(0) },
+      { type: 'put', key: 'r!gh/bare', value: text(bare.base) },
+      { type: 'put', key: 'i!gh/bare', value: text({ s: 'gh', t: now - 500, by: PEER_B, k: ['command'], d: 'def', n: 10 }) },
+      { type: 'put', key: `t!${String(now - 500).padStart(13, '0')}!gh/bare`, value: new Uint8Array(0) }
+    ], { sync: true })
+    const again = await open()
+    expect(again.size).toBe(3)
+    expect(again.meta('gh/new')?.actions[0]).toMatchObject({ state: 'claimed', by: PEER_A, run: 'r' })
+    expect(again.meta('gh/old')).toMatchObject({ receivedBy: PEER_A, actions: [{ state: 'succeeded' }] })
+    expect(again.meta('gh/bare')).toMatchObject({ receivedBy: PEER_B, actions: [{ state: 'pending', gen: 0 }] })
+    expect((await again.listKeys({ limit: 10 })).keys).toEqual(['gh/new', 'gh/bare', 'gh/old'])
+    // A legacy event's next change moves it to the new layout; pruning removes every key of both.
+    await again.mergeActions('gh/bare', [{ state: 'claimed', gen: 0, by: PEER_B, run: 'q' }]).durable
+    await again.close()
+    const third = await open()
+    expect(third.meta('gh/bare')?.actions[0]).toMatchObject({ state: 'claimed', run: 'q' })
+    now += 8 * DAY
+    expect(await third.prune()).toBe(3)
+    const left: string[] = []
+    for await (const key of sublevel(db, 'ev').keys()) left.push(key)
+    expect(left).toEqual([])
+  })
 })
