@@ -418,7 +418,7 @@ export class EventReplicator {
           if (versions === undefined) throw new IdlemeshError('SYNC_BAD_RESPONSE', `peer ${peerId} sent malformed versions`, { status: 502 })
           for (const [key, hash] of versions.items) {
             const meta = store.meta(key)
-            if (meta === undefined || !meta.hash.equals(hash)) keys.push(key)
+            if (meta === undefined || meta.hash !== Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex')) keys.push(key)
           }
           more = versions.more
         }

@@ -35,9 +35,13 @@ export interface EventMeta {
   decision: string
   /** Size of the base record's JSON, bytes. */
   bytes: number
-  /** Anti-entropy partition (receipt time / PARTITION_MS) and the record's version hash. */
+  /**
+   * Anti-entropy partition (receipt time / PARTITION_MS) and the record's version hash, as hex:
+   * a node holds one per event in memory, and a string is one small object for the garbage
+   * collector where a Buffer is three (with a backing store it must sweep).
+   */
   part: number
-  hash: Buffer
+  hash: string
 }
 
 export type MergeOutcome = 'added' | 'changed' | 'same' | 'expired'
@@ -106,7 +110,7 @@ export class EventStore {
         decision: index.d,
         bytes: index.n,
         part: 0,
-        hash: Buffer.alloc(HASH_BYTES)
+        hash: ''
       }
       this.index(key, meta)
       this.metas.set(key, meta)
@@ -205,7 +209,7 @@ export class EventStore {
         decision,
         bytes: bytes.length,
         part: 0,
-        hash: Buffer.alloc(HASH_BYTES)
+        hash: ''
       }
       this.index(key, meta)
       this.metas.set(key, meta)
@@ -298,7 +302,7 @@ export class EventStore {
     for (const part of parts) {
       for (const key of this.partKeys.get(part) ?? []) {
         const meta = this.metas.get(key)
-        if (meta !== undefined) out.push([key, meta.hash])
+        if (meta !== undefined) out.push([key, Buffer.from(meta.hash, 'hex')])
       }
     }
     return out
@@ -437,13 +441,18 @@ function pad (ms: number): string {
 
 const ZERO = Buffer.alloc(HASH_BYTES)
 
-/** XORs `hash` into the digest of `slot`; a digest back to zero is dropped (zero = absent). */
-function xorInto (digests: Map<number, Buffer>, slot: number, hash: Buffer): void {
+/** XORs `hash` (hex) into the digest of `slot`; a digest back to zero is dropped (zero = absent). */
+function xorInto (digests: Map<number, Buffer>, slot: number, hash: string): void {
   let digest = digests.get(slot)
   if (digest === undefined) {
     digest = Buffer.alloc(HASH_BYTES)
     digests.set(slot, digest)
   }
-  for (let i = 0; i < HASH_BYTES; i++) digest[i] = (digest[i] as number) ^ (hash[i] as number)
+  for (let i = 0; i < HASH_BYTES; i++) digest[i] = (digest[i] as number) ^ ((hexDigit(hash, 2 * i) << 4) | hexDigit(hash, 2 * i + 1))
   if (digest.equals(ZERO)) digests.delete(slot)
+}
+
+function hexDigit (hex: string, at: number): number {
+  const c = hex.charCodeAt(at)
+  return c <= 57 ? c - 48 : c - 87
 }
