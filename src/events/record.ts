@@ -225,13 +225,15 @@ const actionStateSchema = z.object({
 // Rendered actions are checked loosely: rendered text may hold anything the payload held.
 const renderedActionSchema = z.object({ kind: z.enum(['noop', 'checkpoint', 'task', 'command']) }).catchall(z.unknown())
 
-const baseSchema = z.object({
+// Strict: a node stores a peer's base JSON as it came (see readRecordJson), so nothing may be
+// in it that validation did not see.
+const baseSchema = z.strictObject({
   v: z.literal(RECORD_VERSION),
   source: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
   id: z.string().min(1).max(1024),
   receivedAt: time,
   receivedBy: peer,
-  event: z.object({
+  event: z.strictObject({
     provider: shortText(32),
     type: shortText(512),
     action: shortText(256).optional(),
@@ -240,7 +242,7 @@ const baseSchema = z.object({
     summary: shortText(1024)
   }),
   payload: z.unknown(),
-  decision: z.object({
+  decision: z.strictObject({
     rule: shortText(256),
     actions: z.array(renderedActionSchema).max(64),
     skipped: shortText(4096).optional()
@@ -249,6 +251,48 @@ const baseSchema = z.object({
 
 const recordSchema = z.object({ base: baseSchema, actions: z.array(actionStateSchema).max(64) })
   .refine(r => r.actions.length === r.base.decision.actions.length, 'one action state per routed action')
+
+const RECORD_HEAD = Buffer.from('{"base":')
+const RECORD_MIDDLE = Buffer.from(',"actions":')
+const RECORD_TAIL = Buffer.from('}')
+
+/**
+ * The JSON of `base` as a node stores it. With `payloadJson` (the payload's JSON text as the
+ * sender wrote it) that text is spliced in rather than the parsed payload serialised again: it
+ * parses back to the same base.
+ */
+export function baseJson (base: EventBase, payloadJson?: string): Buffer {
+  if (payloadJson === undefined) return Buffer.from(JSON.stringify(base))
+  const { payload: _, decision, ...head } = base
+  const text = JSON.stringify(head)
+  return Buffer.from(`${text.slice(0, -1)},"payload":${payloadJson},"decision":${JSON.stringify(decision)}}`)
+}
+
+/** A record's JSON as nodes send it: the base's stored JSON, then the action states. */
+export function recordJson (baseBytes: Uint8Array, actions: ActionState[]): Buffer {
+  return Buffer.concat([RECORD_HEAD, baseBytes, RECORD_MIDDLE, Buffer.from(JSON.stringify(actions)), RECORD_TAIL])
+}
+
+/**
+ * Parses a record's JSON (unvalidated) and, when it has recordJson's layout, also returns the
+ * base's own bytes, which a node then stores as they came instead of serialising the base again.
+ * The base and the states are parsed each on their own: when both are JSON values the whole is
+ * exactly `{ base, actions }`, so the bytes are those of the parsed base. Any other text (another
+ * layout, a separator inside a part, a repeated key) is parsed whole, as before. Throws a
+ * SyntaxError when the text is not JSON.
+ */
+export function readRecordJson (bytes: Uint8Array): { json: unknown, baseBytes?: Buffer } {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const cut = text.lastIndexOf(RECORD_MIDDLE)
+  if (cut > RECORD_HEAD.length && text.subarray(0, RECORD_HEAD.length).equals(RECORD_HEAD) && text[text.length - 1] === RECORD_TAIL[0]) {
+    try {
+      const base: unknown = JSON.parse(text.toString('utf8', RECORD_HEAD.length, cut))
+      const actions: unknown = JSON.parse(text.toString('utf8', cut + RECORD_MIDDLE.length, text.length - 1))
+      return { json: { base, actions }, baseBytes: Buffer.from(text.subarray(RECORD_HEAD.length, cut)) }
+    } catch {}
+  }
+  return { json: JSON.parse(text.toString('utf8')) }
+}
 
 /** A record from a peer's JSON, or undefined when it is not one. */
 export function parseRecord (json: unknown): EventRecord | undefined {

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts'
 import type { Mesh, MessageVerdict, PubsubMessage } from '../mesh/index.ts'
 import { IdlemeshError } from '../errors.ts'
 import { eventError } from './errors.ts'
-import { parseActionStates, parseRecord, type ActionState, type EventRecord } from './record.ts'
+import { parseActionStates, parseRecord, readRecordJson, recordJson, type ActionState, type EventRecord } from './record.ts'
 import { PARTITION_MS, type EventStore } from './store.ts'
 import {
   EVENTS_TOPIC, PUSH_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodePush, decodePushReply, decodeSyncFrame,
@@ -257,7 +257,7 @@ export class EventReplicator {
     const meta = this.c.store.meta(key)
     const base = await this.c.store.getBaseBytes(key)
     if (meta === undefined || base === undefined) return undefined
-    return Buffer.concat([RECORD_HEAD, base, RECORD_MIDDLE, Buffer.from(JSON.stringify(meta.actions)), RECORD_TAIL])
+    return recordJson(base, meta.actions)
   }
 
   private scheduleFlush (): void {
@@ -313,16 +313,16 @@ export class EventReplicator {
    */
   private ingest (bytes: Uint8Array, synced: (key: string) => boolean = () => false): { key: string, durable: Promise<void>, changed: boolean } {
     if (bytes.length > this.init.maxRecordBytes) throw new IdlemeshError('EVENT_TOO_LARGE', `record of ${bytes.length} bytes`, { status: 413 })
-    let json: unknown
+    let read: ReturnType<typeof readRecordJson>
     try {
-      json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+      read = readRecordJson(bytes)
     } catch (err) {
       throw new IdlemeshError('EVENT_MALFORMED', 'record is not JSON', { status: 400, cause: err })
     }
-    const record = parseRecord(json)
+    const record = parseRecord(read.json)
     if (record === undefined) throw new IdlemeshError('EVENT_MALFORMED', 'record does not have the shape of an event', { status: 400 })
     const key = `${record.base.source}/${record.base.id}`
-    const result = this.c.store.merge(key, record, { sync: synced(key) })
+    const result = this.c.store.merge(key, record, { sync: synced(key), ...(read.baseBytes === undefined ? {} : { baseBytes: read.baseBytes }) })
     return { key, durable: result.durable, changed: result.outcome === 'added' || result.outcome === 'changed' }
   }
 
@@ -536,10 +536,6 @@ export class EventReplicator {
     }
   }
 }
-
-const RECORD_HEAD = Buffer.from('{"base":')
-const RECORD_MIDDLE = Buffer.from(',"actions":')
-const RECORD_TAIL = Buffer.from('}')
 
 /** The record of `bytes` (a record's JSON), for tests and tools. */
 export function decodeRecordBytes (bytes: Uint8Array): EventRecord | undefined {

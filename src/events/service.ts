@@ -9,7 +9,7 @@ import { CronScheduler, type CronJobStatus } from './cron-scheduler.ts'
 import { Dispatcher, type DispatcherCounters, type MembershipView } from './dispatcher.ts'
 import { eventError } from './errors.ts'
 import { MESSAGE_SOURCE, messageOf, parseMessageInput, type Message } from './messages.ts'
-import { eventKey, initialActions, type EventBase, type EventInfo } from './record.ts'
+import { baseJson, eventKey, initialActions, type EventBase, type EventInfo } from './record.ts'
 import { EventReplicator } from './replication.ts'
 import { EventStore, timeCursor } from './store.ts'
 import { toSummary, toView, type EventSummary, type EventView } from './view.ts'
@@ -60,6 +60,8 @@ export interface IngestInput {
   id: string
   event: EventInfo
   payload: unknown
+  /** `payload` as the sender's JSON text, when it came as JSON: stored as it came. */
+  payloadJson?: string
 }
 
 export interface EventsHealth {
@@ -159,7 +161,7 @@ export function createEventService (c: EventServiceComponents, init: EventServic
     // Routing is pure and takes microseconds: the stored record says at once what will be done.
     const routed = decision ?? router.route(input as RouteInput)
     const base: EventBase = { v: 1, source: input.source, id: input.id, receivedAt: now(), receivedBy: peerId, event: input.event, payload: input.payload, decision: routed }
-    const { outcome, durable } = store.merge(key, { base, actions: initialActions(routed, peerId, base.receivedAt) })
+    const { outcome, durable } = store.merge(key, { base, actions: initialActions(routed, peerId, base.receivedAt) }, { baseBytes: baseJson(base, input.payloadJson) })
     if (outcome !== 'added') {
       await durable
       return { status: 'duplicate_ignored', eventId: input.id, key, confirmedBy: [] }

@@ -18,6 +18,8 @@ export interface WebhookRequest {
 
 export interface Delivery extends RouteInput {
   verification: Verification
+  /** `payload` as the sender's JSON text: stored as it came, not serialised again. */
+  payloadJson: string
 }
 
 /**
@@ -29,12 +31,13 @@ export interface Delivery extends RouteInput {
 export function ingestWebhook (config: WebhooksConfig, request: WebhookRequest): Delivery {
   const source = resolveSource(config, request.source)
   const verification = verifySignature(source, request.headers, request.rawBody, request.now)
-  const payload = parseBody(request.headers, request.rawBody)
+  const { payload, json } = parseBody(request.headers, request.rawBody)
   return {
     source: request.source,
     id: eventId(request.headers, request.rawBody, payload),
     event: detectProvider(request.headers, payload, source.provider ?? providerOfScheme(source.scheme)),
     payload,
+    payloadJson: json,
     verification
   }
 }

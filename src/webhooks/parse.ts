@@ -4,6 +4,12 @@ import { firstHeader, type WebhookHeaders } from './headers.ts'
 // fatal: invalid UTF-8 is an error rather than silently replaced; a leading BOM is dropped.
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
+export interface ParsedBody {
+  payload: unknown
+  /** The payload's JSON text as the sender wrote it (decoded; a byte order mark dropped). */
+  json: string
+}
+
 /**
  * The payload of a webhook body, by its content type:
  * - `application/json` and any `application/…+json`: the body is JSON (UTF-8);
@@ -12,17 +18,18 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  * Anything else is refused with 415 (WEBHOOK_UNSUPPORTED_MEDIA_TYPE); a body that is not valid
  * JSON with 400 (WEBHOOK_BAD_JSON), a form without `payload` with 400 (WEBHOOK_FORM_PAYLOAD_MISSING).
  */
-export function parseBody (headers: WebhookHeaders, rawBody: Buffer): unknown {
+export function parseBody (headers: WebhookHeaders, rawBody: Buffer): ParsedBody {
   const mediaType = (firstHeader(headers, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
   if (mediaType === 'application/json' || /^application\/[^/]+\+json$/.test(mediaType)) {
-    return parseJson(decode(rawBody, 'the body'), 'the body')
+    const json = decode(rawBody, 'the body')
+    return { payload: parseJson(json, 'the body'), json }
   }
   if (mediaType === 'application/x-www-form-urlencoded') {
     const payload = new URLSearchParams(decode(rawBody, 'the form body')).get('payload')
     if (payload === null) {
       throw webhookError('WEBHOOK_FORM_PAYLOAD_MISSING', 'a form-encoded webhook must carry its JSON in a payload field')
     }
-    return parseJson(payload, 'the form field payload')
+    return { payload: parseJson(payload, 'the form field payload'), json: payload }
   }
   const shown = mediaType === '' ? 'no content type' : `content type ${JSON.stringify(mediaType.slice(0, 100))}`
   throw webhookError('WEBHOOK_UNSUPPORTED_MEDIA_TYPE', `${shown} is not supported; send application/json (or application/x-www-form-urlencoded with a payload field)`)

@@ -7,7 +7,7 @@ import type { NormalizedEvent } from './providers.ts'
 
 /** The part of the event service the webhook routes use. */
 export interface WebhookSink {
-  ingest: (input: { source: string, id: string, event: NormalizedEvent, payload: unknown }, options: { ackReplicas: number }) => Promise<{ status: 'queued' | 'duplicate_ignored', eventId: string }>
+  ingest: (input: { source: string, id: string, event: NormalizedEvent, payload: unknown, payloadJson: string }, options: { ackReplicas: number }) => Promise<{ status: 'queued' | 'duplicate_ignored', eventId: string }>
   countRejected: (code: string) => void
 }
 
@@ -46,7 +46,7 @@ export function webhookRoutes (sink: WebhookSink, init: WebhookRoutesInit) {
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
     const delivery = ingestWebhook(config, { source, headers: request.headers, rawBody, now: now() })
     const { ackReplicas } = resolveSource(config, source)
-    const result = await sink.ingest({ source: delivery.source, id: delivery.id, event: delivery.event, payload: delivery.payload }, { ackReplicas })
+    const result = await sink.ingest({ source: delivery.source, id: delivery.id, event: delivery.event, payload: delivery.payload, payloadJson: delivery.payloadJson }, { ackReplicas })
     const answer: WebhookAnswer = { status: result.status, event_id: result.eventId }
     return await reply.code(result.status === 'queued' ? 202 : 200).send(answer)
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { mergeActions, ownerOf, pickState, rank, type ActionState } from '../../src/events/index.ts'
-import { parseRecord } from '../../src/events/record.ts'
+import { baseJson, parseRecord, readRecordJson, recordJson, type EventBase } from '../../src/events/record.ts'
 
 const KEY = 'gh/5b1c2a4e-delivery'
 const A = '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
@@ -109,5 +109,61 @@ describe('records from peers are checked before anything is stored', () => {
     expect(parseRecord({ base: { ...base, source: 'a/b' }, actions: [{ state: 'pending', gen: 0 }] })).toBeUndefined()
     expect(parseRecord({ base, actions: [{ state: 'done', gen: 0 }] })).toBeUndefined()
     expect(parseRecord({ base: { ...base, decision: { rule: 'x', actions: [{ kind: 'shell' }] } }, actions: [{ state: 'pending', gen: 0 }] })).toBeUndefined()
+  })
+
+  it('refuses keys it does not know in the base, its event and its decision (the base is stored as it came)', () => {
+    const actions = [{ state: 'pending', gen: 0 }]
+    expect(parseRecord({ base: { ...base, extra: 1 }, actions })).toBeUndefined()
+    expect(parseRecord({ base: { ...base, event: { ...base.event, extra: 1 } }, actions })).toBeUndefined()
+    expect(parseRecord({ base: { ...base, decision: { ...base.decision, extra: 1 } }, actions })).toBeUndefined()
+  })
+})
+
+describe('record JSON: the base stored and sent as it came', () => {
+  const base: EventBase = {
+    v: 1,
+    source: 'gh',
+    id: 'd-1',
+    receivedAt: 1,
+    receivedBy: A,
+    event: { provider: 'github', type: 'push', summary: 'push' },
+    payload: null,
+    decision: { rule: 'default', actions: [{ kind: 'noop' }] }
+  }
+  const states: ActionState[] = [{ state: 'succeeded', gen: 0, by: A, finishedAt: 2 }]
+
+  it("splices the sender's payload text into the base's JSON, which parses back to the same base", () => {
+    for (const text of ['{"a":1}', ' { "actions" : [1, 2.50, "é\\u00e9"],\n "x": {"y": null} } ', '[]', '"text"', '0']) {
+      const withPayload = { ...base, payload: JSON.parse(text) as unknown }
+      const bytes = baseJson(withPayload, text)
+      expect(JSON.parse(bytes.toString('utf8'))).toEqual(withPayload)
+      expect(bytes.toString('utf8')).toContain(`"payload":${text},"decision"`)
+    }
+    expect(baseJson(base).toString('utf8')).toBe(JSON.stringify(base))
+  })
+
+  it('reads the base bytes back out of a record, even with the separator inside the payload', () => {
+    const payload = { actions: [{ ',"actions":': ',"actions":[]}' }] }
+    const stored = baseJson({ ...base, payload }, JSON.stringify(payload))
+    const read = readRecordJson(recordJson(stored, states))
+    expect(read.baseBytes?.equals(stored)).toBe(true)
+    expect(read.json).toEqual({ base: { ...base, payload }, actions: states })
+  })
+
+  it('parses anything else whole, without base bytes: a separator in the states, a repeated key, another layout', () => {
+    const odd = [{ ...states[0] as ActionState, result: { text: ',"actions":', actions: [] } }]
+    const inStates = readRecordJson(recordJson(baseJson(base), odd))
+    expect(inStates.baseBytes).toBeUndefined()
+    expect(inStates.json).toEqual({ base, actions: odd })
+
+    // The base bytes would be '{"a":1},"base":{...}', which is not the base JSON.parse keeps.
+    const repeated = readRecordJson(Buffer.from(`{"base":{"a":1},"base":${JSON.stringify(base)},"actions":[]}`))
+    expect(repeated.baseBytes).toBeUndefined()
+    expect(repeated.json).toEqual({ base, actions: [] })
+
+    const reordered = readRecordJson(Buffer.from(JSON.stringify({ actions: states, base })))
+    expect(reordered.baseBytes).toBeUndefined()
+    expect(reordered.json).toEqual({ base, actions: states })
+    expect(() => readRecordJson(Buffer.from('{"base":'))).toThrow(SyntaxError)
   })
 })

@@ -51,6 +51,7 @@ describe('ingestWebhook', () => {
       id: '17',
       event: { provider: 'generic', type: 'build.done', summary: 'build.done' },
       payload: { id: 17, type: 'build.finished', ok: true },
+      payloadJson: body,
       verification: { scheme: 'generic', secretIndex: 0 }
     })
   })
