@@ -197,8 +197,9 @@ export function initialActions (decision: RoutingDecision, receivedBy: string, r
 }
 
 /**
- * 8 bytes, as 16 hex digits, that change whenever the record's mergeable state changes: anti-entropy compares
- * XORs of these per receipt-time partition to find what differs without listing everything.
+ * 8 bytes, as 16 hex digits, that change whenever the record's mergeable state changes:
+ * anti-entropy compares XORs of these per receipt-time partition to find what differs without
+ * listing everything.
  */
 export function versionHash (key: string, receivedAt: number, receivedBy: string, actions: ActionState[]): string {
   return hash('sha256', `${key}\n${receivedAt}\n${receivedBy}\n${actions.map(canonicalState).join('\n')}`, 'hex').slice(0, 16)

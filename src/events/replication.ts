@@ -540,7 +540,7 @@ export class EventReplicator {
 /** The record of `bytes` (a record's JSON), for tests and tools. */
 export function decodeRecordBytes (bytes: Uint8Array): EventRecord | undefined {
   try {
-    return parseRecord(JSON.parse(Buffer.from(bytes).toString('utf8')))
+    return parseRecord(readRecordJson(bytes).json)
   } catch {
     return undefined
   }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ROOT, initMesh, spawnNode } from '../helpers/nodes.ts'
+import { ROOT, childEnv, initMesh, spawnNode } from '../helpers/nodes.ts'
 import { useTestFixture } from '../helpers/fixture.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { VERSION } from '../../src/version.ts'
@@ -64,5 +64,30 @@ describe('the bundle (dist/idlemesh.mjs) as a running node', () => {
     const latestLarge = await fetch(`${b.runtime.httpUrl}/checkpoints/latest?stream=bundle-large&local=1`)
     expect(latestLarge.status).toBe(200)
     expect(Buffer.from(await latestLarge.arrayBuffer()).equals(large)).toBe(true)
+  })
+})
+
+describe('a node started by the launcher', () => {
+  const fixture = useTestFixture()
+
+  // The launcher's V8 flags (a 16 MB young generation, --expose-gc) and `start` wiring the
+  // trimmer: start-up grows the young generation, and the node gives it back once idle.
+  it('trims its heap once it is idle after start-up', async () => {
+    const [dir] = await initMesh(fixture.dirs, 1) as [string]
+    // Run as an operator runs it: the launcher re-runs itself with the flags, so the node is its
+    // child; SIGTERM (forwarded) stops both, where SIGKILL would leave the node running.
+    const launcher = spawn(process.execPath, [BIN, 'start', '--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '127.0.0.1:0'], { env: childEnv({ IDLEMESH_LOG_LEVEL: 'debug' }), stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = new Promise(resolve => launcher.once('exit', resolve))
+    let output = ''
+    launcher.stdout.setEncoding('utf8').on('data', (d: string) => { output += d })
+    try {
+      const line = await waitFor(() => output.split('\n').find(l => l.includes('idle: heap trimmed')), { timeoutMs: 20_000, what: 'the node to trim its heap' })
+      const trimmed = JSON.parse(line) as { youngBytes: [number, number] }
+      expect(trimmed.youngBytes[0]).toBeGreaterThan(4 * 1024 * 1024)
+      expect(trimmed.youngBytes[1]).toBeLessThanOrEqual(2 * 1024 * 1024)
+    } finally {
+      launcher.kill('SIGTERM')
+      await exited
+    }
   })
 })
