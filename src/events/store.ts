@@ -29,7 +29,7 @@ export interface EventMeta {
   source: string
   receivedAt: number
   receivedBy: string
-  kinds: ActionKind[]
+  kinds: readonly ActionKind[]
   actions: ActionState[]
   /** Digest of the routing decision: copies merge their action states only when it matches. */
   decision: string
@@ -55,6 +55,7 @@ export interface MergeResult {
 type Op = BatchOp
 
 const TIME_DIGITS = 13
+const MAX_SHARED_DECISION = 512
 const HASH_BYTES = 8
 /**
  * Anti-entropy compares XORs of version hashes per receipt-time partition (10 s), grouped by
@@ -66,7 +67,7 @@ export const PARTITION_MS = 10_000
 export const PARTITIONS_PER_HOUR = 360
 
 /** An index entry; `a`, the action states, is absent in stores written before it was added. */
-interface IndexJson { s: string, t: number, by: string, k: ActionKind[], d: string, n: number, a?: ActionState[] }
+interface IndexJson { s: string, t: number, by: string, k: readonly ActionKind[], d: string, n: number, a?: ActionState[] }
 
 export class EventStore {
   private readonly db: KeyValueStore
@@ -84,6 +85,15 @@ export class EventStore {
   private readonly writes: GroupCommit
   private closed = false
   private readonly listeners = new Set<(key: string, outcome: MergeOutcome) => void>()
+  /**
+   * Every event's meta stays in memory for the whole retention, and most of its fields repeat
+   * from event to event (a handful of sources, peers and routing decisions): one shared copy of
+   * each keeps the heap, and the garbage collector's work marking it, smaller.
+   */
+  private readonly shared = new Interner<string>()
+  private readonly sharedKinds = new Interner<readonly ActionKind[]>()
+  /** Decision JSON as built, to its digest: the digest sorts keys and hashes, per event. */
+  private readonly decisionDigests = new Interner<string>()
 
   constructor (db: KeyValueStore, logger: Logger, init: { retentionMs: number, now?: () => number }) {
     this.db = db
@@ -102,12 +112,12 @@ export class EventStore {
       const previous = this.metas.get(key)
       if (previous !== undefined) this.unindex(key, previous)
       const meta: EventMeta = {
-        source: index.s,
+        source: this.shared.get(index.s, index.s),
         receivedAt: index.t,
-        receivedBy: index.by,
-        kinds: index.k,
+        receivedBy: this.shared.get(index.by, index.by),
+        kinds: this.kindsOf(index.k),
         actions: actions ?? index.k.map(() => ({ state: 'pending', gen: 0 })),
-        decision: index.d,
+        decision: this.shared.get(index.d, index.d),
         bytes: index.n,
         part: 0,
         hash: ''
@@ -197,14 +207,14 @@ export class EventStore {
     this.assertOpen()
     if (record.base.receivedAt < this.cutoff()) return { outcome: 'expired', durable: Promise.resolve() }
     const existing = this.metas.get(key)
-    const decision = digest(stableJson(record.base.decision))
+    const decision = this.decisionDigest(record.base.decision)
     if (existing === undefined) {
       const bytes = baseBytes ?? Buffer.from(JSON.stringify(record.base))
       const meta: EventMeta = {
-        source: record.base.source,
+        source: this.shared.get(record.base.source, record.base.source),
         receivedAt: record.base.receivedAt,
-        receivedBy: record.base.receivedBy,
-        kinds: record.base.decision.actions.map(a => a.kind),
+        receivedBy: this.shared.get(record.base.receivedBy, record.base.receivedBy),
+        kinds: this.kindsOf(record.base.decision.actions.map(a => a.kind)),
         actions: record.actions.map(a => ({ ...a })),
         decision,
         bytes: bytes.length,
@@ -233,8 +243,8 @@ export class EventStore {
       const oldTime = timeKey(existing.receivedAt, key)
       this.unindex(key, existing)
       existing.receivedAt = record.base.receivedAt
-      existing.receivedBy = record.base.receivedBy
-      existing.kinds = record.base.decision.actions.map(a => a.kind)
+      existing.receivedBy = this.shared.get(record.base.receivedBy, record.base.receivedBy)
+      existing.kinds = this.kindsOf(record.base.decision.actions.map(a => a.kind))
       existing.decision = decision
       existing.bytes = bytes.length
       existing.actions = actions
@@ -401,6 +411,21 @@ export class EventStore {
     if (keys?.size === 0) this.partKeys.delete(meta.part)
   }
 
+  private kindsOf (kinds: readonly ActionKind[]): readonly ActionKind[] {
+    const key = kinds.join(',')
+    return this.sharedKinds.peek(key) ?? this.sharedKinds.get(key, Object.freeze([...kinds]))
+  }
+
+  private decisionDigest (decision: EventBase['decision']): string {
+    const text = JSON.stringify(decision)
+    // Rendered task prompts make some decisions unique and large: those are not worth keeping.
+    if (text.length > MAX_SHARED_DECISION) return digest(stableJson(decision))
+    const known = this.decisionDigests.peek(text)
+    if (known !== undefined) return known
+    const computed = digest(stableJson(decision))
+    return this.decisionDigests.get(text, this.shared.get(computed, computed))
+  }
+
   private write (key: string, ops: Op[], sync: boolean, onDurable?: () => void): Promise<void> {
     const durable = this.enqueue(ops, sync)
     this.pendingDurable.set(key, durable)
@@ -415,6 +440,32 @@ export class EventStore {
     await this.writes.write(ops, { sync })
   }
 
+}
+
+/**
+ * One shared value per key, for values that repeat across many events. Bounded: past `max`
+ * distinct keys it starts afresh, so odd input costs sharing, never memory.
+ */
+class Interner<T> {
+  private readonly values = new Map<string, T>()
+  private readonly max: number
+
+  constructor (max = 1024) {
+    this.max = max
+  }
+
+  /** The shared value for `key`, which becomes `value` when there is none yet. */
+  get (key: string, value: T): T {
+    const known = this.values.get(key)
+    if (known !== undefined) return known
+    if (this.values.size >= this.max) this.values.clear()
+    this.values.set(key, value)
+    return value
+  }
+
+  peek (key: string): T | undefined {
+    return this.values.get(key)
+  }
 }
 
 function digest (text: string): string {

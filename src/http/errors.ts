@@ -33,7 +33,7 @@ export function toErrorBody (err: unknown): { status: number, body: ErrorBody } 
 
 export function sendError (reply: FastifyReply, request: FastifyRequest, err: unknown): FastifyReply {
   const { status, body } = toErrorBody(err)
-  if (status >= 500) request.log.error({ err }, 'request failed')
-  else request.log.info({ code: body.error.code, status }, 'request refused')
+  if (status >= 500) request.log.error({ reqId: request.id, method: request.method, url: request.url, err }, 'request failed')
+  else request.log.info({ reqId: request.id, method: request.method, url: request.url, code: body.error.code, status }, 'request refused')
   return reply.code(status).type('application/json').send(body)
 }

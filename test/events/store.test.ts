@@ -144,4 +144,27 @@ describe('event store', () => {
     for await (const key of sublevel(db, 'ev').keys()) left.push(key)
     expect(left).toEqual([])
   })
+
+  it('shares repeated meta fields between events, and merges by the decision whatever its key order', async () => {
+    const store = await open()
+    const reordered = record('two', now - 1000)
+    reordered.base.decision = { actions: [{ timeoutMs: 1000, argv: ['/bin/true'], kind: 'command' }], rule: 'r' }
+    const other = record('three', now - 500)
+    other.base.decision = { rule: 'r', actions: [{ kind: 'command', argv: ['/bin/false'], timeoutMs: 1000 }] }
+    store.merge('gh/one', record('one', now - 2000))
+    store.merge('gh/two', reordered)
+    store.merge('gh/three', other)
+    const [one, two, three] = ['gh/one', 'gh/two', 'gh/three'].map(k => store.meta(k))
+    expect(two?.kinds).toBe(one?.kinds)
+    expect(Object.isFrozen(one?.kinds)).toBe(true)
+    expect(two?.decision).toBe(one?.decision)
+    expect(three?.decision).not.toBe(one?.decision)
+
+    // A copy routed the same way, built with its keys in another order, merges its action states.
+    const copy = record('two', now - 1000)
+    copy.actions = [{ state: 'succeeded', gen: 0, by: PEER_B, finishedAt: now }]
+    expect(store.merge('gh/two', copy).outcome).toBe('changed')
+    expect(store.meta('gh/two')?.actions[0]?.state).toBe('succeeded')
+    await store.close()
+  })
 })
