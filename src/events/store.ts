@@ -9,14 +9,18 @@ import {
 
 /**
  * Durable event storage on the node's LevelDB, in a sublevel of its own:
- *   r!<key>                 the base record, JSON (payload included), written once
  *   t!<receivedAt:13>!<key> the index entry, JSON: source, receivedAt, receivedBy, action kinds,
  *                           decision digest, base size and the action states (rewritten as
- *                           actions progress); the keys in receipt order, for listing newest
- *                           first and for pruning
+ *                           actions progress); in receipt order, for listing newest first and
+ *                           for pruning
+ *   t!<receivedAt:13>#<key> the base record, JSON (payload included), written once
  * Two keys an event, because every node writes every event: each key more cost a node ~3.5 µs
- * of CPU per event under webhook load. (Stores written before this layout kept the index in
- * i!<key>, the states in a!<key> and an empty t! value; they are read as well, and pruned.)
+ * of CPU per event under webhook load. Both sort by receipt time, so the keys a node writes
+ * nearly always come after everything already on disk: LevelDB then moves a flushed table down
+ * its levels as it is instead of merging it into the tables below, which for a base keyed by
+ * the event's (random) id cost ~10 µs of CPU per event in compactions.
+ * Older stores are read as well, and pruned: before this layout the base was at r!<key>; before
+ * that the index was at i!<key>, the states at a!<key>, and the t! value was empty.
  * An event's keys are written in one LevelDB batch; concurrent writes share one synced batch
  * (group commit), and each write is acknowledged only once the batch that carries it is on disk.
  * Copies from peers may be written unsynced (`sync: false`): the node that received the event
@@ -129,8 +133,8 @@ export class EventStore {
       const k = key.slice(2)
       load(k, JSON.parse(Buffer.from(value).toString('utf8')) as IndexJson, legacyActions.get(k))
     }
-    for await (const [key, value] of this.db.iterator({ gt: 't!', lt: 't"' })) {
-      if (value.length === 0) continue
+    for await (const [key, value] of this.db.iterator({ gt: 't!', lt: 't"', highWaterMarkBytes: 4 << 20 })) {
+      if (value.length === 0 || !isIndexKey(key)) continue
       const index = JSON.parse(Buffer.from(value).toString('utf8')) as IndexJson
       load(key.slice(2 + TIME_DIGITS + 1), index, index.a)
     }
@@ -166,11 +170,8 @@ export class EventStore {
     if (!this.metas.has(key)) return undefined
     const unflushed = this.unflushed.get(key)
     if (unflushed !== undefined) return unflushed
-    try {
-      return await this.db.get(`r!${key}`)
-    } catch {
-      return undefined
-    }
+    const [bytes] = await this.readBases([key])
+    return bytes
   }
 
   async getRecord (key: string): Promise<EventRecord | undefined> {
@@ -181,7 +182,7 @@ export class EventStore {
   }
 
   async getRecords (keys: string[]): Promise<Array<EventRecord | undefined>> {
-    const fromDisk = await this.db.getMany(keys.map(k => `r!${k}`))
+    const fromDisk = await this.readBases(keys)
     return keys.map((key, i) => {
       const meta = this.metas.get(key)
       const bytes = this.unflushed.get(key) ?? fromDisk[i]
@@ -225,8 +226,8 @@ export class EventStore {
       this.metas.set(key, meta)
       this.unflushed.set(key, bytes)
       const durable = this.write(key, [
-        { type: 'put', key: `r!${key}`, value: bytes },
-        { type: 'put', key: timeKey(meta.receivedAt, key), value: indexBytes(meta) }
+        { type: 'put', key: timeKey(meta.receivedAt, key), value: indexBytes(meta) },
+        { type: 'put', key: baseKey(meta.receivedAt, key), value: bytes }
       ], sync, () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
       this.emit(key, 'added')
       return { outcome: 'added', durable }
@@ -241,6 +242,7 @@ export class EventStore {
         : record.actions.map(a => ({ ...a }))
       if (existing.decision !== decision) this.log.warn({ key }, 'two nodes routed the same event differently; keeping the earliest receipt and its actions: align their webhooks config')
       const oldTime = timeKey(existing.receivedAt, key)
+      const oldBase = baseKey(existing.receivedAt, key)
       this.unindex(key, existing)
       existing.receivedAt = record.base.receivedAt
       existing.receivedBy = this.shared.get(record.base.receivedBy, record.base.receivedBy)
@@ -251,9 +253,11 @@ export class EventStore {
       this.index(key, existing)
       this.unflushed.set(key, bytes)
       const durable = this.write(key, [
-        { type: 'put', key: `r!${key}`, value: bytes },
         { type: 'del', key: oldTime },
-        { type: 'put', key: timeKey(existing.receivedAt, key), value: indexBytes(existing) }
+        { type: 'del', key: oldBase },
+        { type: 'del', key: `r!${key}` },
+        { type: 'put', key: timeKey(existing.receivedAt, key), value: indexBytes(existing) },
+        { type: 'put', key: baseKey(existing.receivedAt, key), value: bytes }
       ], sync, () => { if (this.unflushed.get(key) === bytes) this.unflushed.delete(key) })
       this.emit(key, 'changed')
       return { outcome: 'changed', durable }
@@ -326,6 +330,7 @@ export class EventStore {
     const lt = options.cursor === undefined ? 't"' : `t!${options.cursor}`
     const keys: string[] = []
     for await (const key of this.db.keys({ gt: 't!', lt, reverse: true })) {
+      if (!isIndexKey(key)) continue
       const k = key.slice(2 + TIME_DIGITS + 1)
       const meta = this.metas.get(k)
       if (meta === undefined) continue
@@ -343,11 +348,13 @@ export class EventStore {
     const ops: Op[] = []
     const gone: string[] = []
     for await (const key of this.db.keys({ gt: 't!', lt: `t!${pad(Math.max(0, cutoff))}` })) {
+      // A base goes with its index entry, which sorts just before it.
+      if (!isIndexKey(key)) continue
       const k = key.slice(2 + TIME_DIGITS + 1)
       const meta = this.metas.get(k)
       // A write still in flight is left for the next round.
       if (this.pendingDurable.has(k)) continue
-      ops.push({ type: 'del', key })
+      ops.push({ type: 'del', key }, { type: 'del', key: `${key.slice(0, 2 + TIME_DIGITS)}#${k}` })
       if (meta === undefined) continue
       ops.push({ type: 'del', key: `r!${k}` }, { type: 'del', key: `i!${k}` }, { type: 'del', key: `a!${k}` })
       gone.push(k)
@@ -426,6 +433,19 @@ export class EventStore {
     return this.decisionDigests.get(text, this.shared.get(computed, computed))
   }
 
+  /** Base records from disk, where this layout keeps them or, failing that, where older ones did. */
+  private async readBases (keys: string[]): Promise<Array<Uint8Array | undefined>> {
+    const found = await this.db.getMany(keys.map(k => {
+      const meta = this.metas.get(k)
+      return meta === undefined ? `r!${k}` : baseKey(meta.receivedAt, k)
+    }))
+    const missing = keys.filter((_, i) => found[i] === undefined)
+    if (missing.length === 0) return found
+    const legacy = await this.db.getMany(missing.map(k => `r!${k}`))
+    let next = 0
+    return found.map(bytes => bytes ?? legacy[next++])
+  }
+
   private write (key: string, ops: Op[], sync: boolean, onDurable?: () => void): Promise<void> {
     const durable = this.enqueue(ops, sync)
     this.pendingDurable.set(key, durable)
@@ -479,6 +499,15 @@ function indexBytes (meta: EventMeta): Uint8Array {
 
 function timeKey (receivedAt: number, key: string): string {
   return `t!${timeCursor(receivedAt, key)}`
+}
+
+function baseKey (receivedAt: number, key: string): string {
+  return `t!${pad(receivedAt)}#${key}`
+}
+
+/** An index entry's key (t!<time>!<key>), not a base's (t!<time>#<key>). */
+function isIndexKey (key: string): boolean {
+  return key.charCodeAt(2 + TIME_DIGITS) === 33
 }
 
 /** A listing position: the event received at `receivedAt` with `key` (see listKeys). */

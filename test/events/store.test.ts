@@ -103,22 +103,51 @@ describe('event store', () => {
     expect(last).toEqual({ keys: ['gh/e0'] })
   })
 
-  it('writes two keys per event and reads stores written with the older four-key layout', async () => {
+  it('writes two keys per event, both in receipt order, and moves them with an earlier receipt', async () => {
+    const store = await open()
+    const time = (ms: number): string => String(ms).padStart(13, '0')
+    await store.merge('gh/b', record('b', now)).durable
+    await store.merge('gh/a', record('a', now + 1)).durable
+    await store.mergeActions('gh/b', [{ state: 'claimed', gen: 0, by: PEER_A, run: 'r' }]).durable
+    const keys = async (): Promise<string[]> => {
+      const out: string[] = []
+      for await (const key of sublevel(db, 'ev').keys()) out.push(key)
+      return out
+    }
+    expect(await keys()).toEqual([`t!${time(now)}!gh/b`, `t!${time(now)}#gh/b`, `t!${time(now + 1)}!gh/a`, `t!${time(now + 1)}#gh/a`])
+    expect((await store.listKeys({ limit: 10 })).keys).toEqual(['gh/a', 'gh/b'])
+
+    // Another node received `a` first: its copy, and its receipt time, win.
+    const earlier = record('a', now - 5, PEER_B)
+    earlier.base.payload = { id: 'a', from: 'B' }
+    expect(store.merge('gh/a', earlier).outcome).toBe('changed')
+    await store.flush()
+    expect(await keys()).toEqual([`t!${time(now - 5)}!gh/a`, `t!${time(now - 5)}#gh/a`, `t!${time(now)}!gh/b`, `t!${time(now)}#gh/b`])
+    await store.close()
+    const reopened = await open()
+    expect((await reopened.getRecord('gh/a'))?.base.payload).toEqual({ id: 'a', from: 'B' })
+    expect((await reopened.getRecords(['gh/b', 'gh/a'])).map(r => r?.base.id)).toEqual(['b', 'a'])
+    expect(reopened.meta('gh/b')?.actions[0]).toMatchObject({ state: 'claimed', run: 'r' })
+    await reopened.close()
+  })
+
+  it('reads and prunes stores written with the older layouts', async () => {
     const store = await open()
     await store.merge('gh/new', record('new', now)).durable
     await store.mergeActions('gh/new', [{ state: 'claimed', gen: 0, by: PEER_A, run: 'r' }]).durable
-    const keys: string[] = []
-    for await (const key of sublevel(db, 'ev').keys()) keys.push(key)
-    expect(keys.sort()).toEqual([`r!gh/new`, `t!${String(now).padStart(13, '0')}!gh/new`])
     await store.close()
 
-    // The same sublevel as a node from before the two-key layout left it: index in i!, action
-    // states in a!, an empty t! value; one event with progressed states, one without a!.
+    // The same sublevel as older nodes left it. Before the base moved into the t! range, it was
+    // at r!<key> (`mid`); before that, the index was in i!, the action states in a! and the t!
+    // value empty (`old` with progressed states, `bare` without a!).
     const legacy = sublevel(db, 'ev')
     const old = record('old', now - 1000)
     const bare = record('bare', now - 500)
+    const mid = record('mid', now - 200)
     const text = (value: unknown): Uint8Array => Buffer.from(JSON.stringify(value))
     await legacy.batch([
+      { type: 'put', key: 'r!gh/mid', value: text(mid.base) },
+      { type: 'put', key: `t!${String(now - 200).padStart(13, '0')}!gh/mid`, value: text({ s: 'gh', t: now - 200, by: PEER_A, k: ['command'], d: 'abc', n: 10, a: [{ state: 'failed', gen: 1, by: PEER_A, finishedAt: now }] }) },
       { type: 'put', key: 'r!gh/old', value: text(old.base) },
       { type: 'put', key: 'i!gh/old', value: text({ s: 'gh', t: now - 1000, by: PEER_A, k: ['command'], d: 'abc', n: 10 }) },
       { type: 'put', key: 'a!gh/old', value: text([{ state: 'succeeded', gen: 0, by: PEER_A, finishedAt: now }]) },
@@ -128,18 +157,21 @@ describe('event store', () => {
       { type: 'put', key: `t!${String(now - 500).padStart(13, '0')}!gh/bare`, value: new Uint8Array(0) }
     ], { sync: true })
     const again = await open()
-    expect(again.size).toBe(3)
+    expect(again.size).toBe(4)
     expect(again.meta('gh/new')?.actions[0]).toMatchObject({ state: 'claimed', by: PEER_A, run: 'r' })
     expect(again.meta('gh/old')).toMatchObject({ receivedBy: PEER_A, actions: [{ state: 'succeeded' }] })
     expect(again.meta('gh/bare')).toMatchObject({ receivedBy: PEER_B, actions: [{ state: 'pending', gen: 0 }] })
-    expect((await again.listKeys({ limit: 10 })).keys).toEqual(['gh/new', 'gh/bare', 'gh/old'])
+    expect(again.meta('gh/mid')).toMatchObject({ receivedBy: PEER_A, actions: [{ state: 'failed', gen: 1 }] })
+    expect((await again.listKeys({ limit: 10 })).keys).toEqual(['gh/new', 'gh/mid', 'gh/bare', 'gh/old'])
+    expect((await again.getRecords(['gh/old', 'gh/mid', 'gh/new'])).map(r => r?.base.payload)).toEqual([{ id: 'old' }, { id: 'mid' }, { id: 'new' }])
+    expect((await again.getBaseBytes('gh/mid'))?.length).toBe(text(mid.base).length)
     // A legacy event's next change moves it to the new layout; pruning removes every key of both.
     await again.mergeActions('gh/bare', [{ state: 'claimed', gen: 0, by: PEER_B, run: 'q' }]).durable
     await again.close()
     const third = await open()
     expect(third.meta('gh/bare')?.actions[0]).toMatchObject({ state: 'claimed', run: 'q' })
     now += 8 * DAY
-    expect(await third.prune()).toBe(3)
+    expect(await third.prune()).toBe(4)
     const left: string[] = []
     for await (const key of sublevel(db, 'ev').keys()) left.push(key)
     expect(left).toEqual([])
