@@ -7,17 +7,22 @@ import { silentLogger } from '../../src/logger.ts'
 import { ROOT } from '../helpers/nodes.ts'
 
 const MiB = 1024 * 1024
-const SETTINGS = { checkIntervalMs: 20, idleUtilization: 0.05, youngTrimBytes: 4 * MiB, heapGrowthBytes: 16 * MiB }
+const SETTINGS = { checkIntervalMs: 20, idleUtilization: 0.05, youngTrimBytes: 4 * MiB, heapGrowthBytes: 16 * MiB, settleMs: 300 }
 
 describe('idle heap trimming', () => {
   it('trims only an idle node whose young generation or heap grew', () => {
     const small: HeapReading = { youngBytes: 1 * MiB, totalBytes: 40 * MiB }
-    expect(shouldTrim(0.01, small, 40 * MiB, SETTINGS)).toBe(false)
-    expect(shouldTrim(0.01, { ...small, youngBytes: 32 * MiB }, 40 * MiB, SETTINGS)).toBe(true)
-    expect(shouldTrim(0.01, { ...small, totalBytes: 57 * MiB }, 40 * MiB, SETTINGS)).toBe(true)
-    expect(shouldTrim(0.01, { ...small, totalBytes: 55 * MiB }, 40 * MiB, SETTINGS)).toBe(false)
+    const fresh = { trims: 0, heapAfterLastTrim: 40 * MiB, idleForMs: 20 }
+    expect(shouldTrim(0.01, small, fresh, SETTINGS)).toBe(false)
+    expect(shouldTrim(0.01, { ...small, youngBytes: 32 * MiB }, fresh, SETTINGS)).toBe(true)
+    expect(shouldTrim(0.01, { ...small, totalBytes: 57 * MiB }, fresh, SETTINGS)).toBe(true)
+    expect(shouldTrim(0.01, { ...small, totalBytes: 55 * MiB }, fresh, SETTINGS)).toBe(false)
     // Busy: never, however large the heap.
-    expect(shouldTrim(0.2, { youngBytes: 32 * MiB, totalBytes: 400 * MiB }, 40 * MiB, SETTINGS)).toBe(false)
+    expect(shouldTrim(0.2, { youngBytes: 32 * MiB, totalBytes: 400 * MiB }, fresh, SETTINGS)).toBe(false)
+    // After the first trim, only once the node has been idle for settleMs.
+    const grown = { ...small, youngBytes: 32 * MiB }
+    expect(shouldTrim(0.01, grown, { ...fresh, trims: 1, idleForMs: 299 }, SETTINGS)).toBe(false)
+    expect(shouldTrim(0.01, grown, { ...fresh, trims: 1, idleForMs: 300 }, SETTINGS)).toBe(true)
   })
 
   it('collects once per growth, never while busy', async () => {
@@ -38,8 +43,14 @@ describe('idle heap trimming', () => {
       await sleep(100)
       expect(collections).toBe(1)
       expect(trimmer.trims).toBe(1)
+      // Grown again by a burst: the lull that follows is not enough, a long quiet is.
+      utilization = 0.5
       heap = { youngBytes: 16 * MiB, totalBytes: 48 * MiB }
-      await sleep(100)
+      await sleep(60)
+      utilization = 0.01
+      await sleep(150)
+      expect(collections).toBe(1)
+      await sleep(400)
       expect(collections).toBe(2)
     } finally {
       trimmer.stop()
