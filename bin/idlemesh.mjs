@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16 --heap-growing-percent=100 --no-concurrent-recompilation --expose-gc
+#!/usr/bin/env -S node --max-semi-space-size=16 --no-concurrent-recompilation --expose-gc
 // Launcher for the `idlemesh` command. It runs the bundled node (dist/idlemesh.mjs, built by `npm ci` or
 // `npm run build`) with the node's V8 settings. idlemesh needs Node >= 22
 // (libp2p 3): on an older system Node it re-runs itself on the Node 24 binary that the `node`
@@ -12,14 +12,11 @@ import { fileURLToPath } from 'node:url'
 // V8 sizes its heap before any code runs, so these must be command-line flags:
 // - a young generation of up to 16 MB per semi-space: under webhook load ~14 % less CPU per
 //   delivery than 2 MB; it grows only under load, and src/memory shrinks it back when idle;
-// - the old generation may grow to twice what the last full collection kept before the next
-//   one: V8's own rule lets it grow by as little as 10 % after start-up or a trim, and a node
-//   under load then ran a full collection every ~300 ms (~20 % more CPU per delivery);
 // - --expose-gc, for that trim (src/memory), the only caller;
 // - optimised code compiled on the main thread rather than on helper threads (less memory,
 //   about the same CPU per request).
 // --optimize-for-size took an idle node from ~118 MB to ~112 MB but cost ~35 % more CPU per webhook.
-const V8_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=100', '--no-concurrent-recompilation', '--expose-gc']
+const V8_FLAGS = ['--max-semi-space-size=16', '--no-concurrent-recompilation', '--expose-gc']
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const entry = join(root, 'dist', 'idlemesh.mjs')
 const major = Number(process.versions.node.split('.')[0])
