@@ -354,7 +354,7 @@ export class EventStore {
       const meta = this.metas.get(k)
       // A write still in flight is left for the next round.
       if (this.pendingDurable.has(k)) continue
-      ops.push({ type: 'del', key }, { type: 'del', key: `${key.slice(0, 2 + TIME_DIGITS)}#${k}` })
+      ops.push({ type: 'del', key }, { type: 'del', key: baseKeyOf(key) })
       if (meta === undefined) continue
       ops.push({ type: 'del', key: `r!${k}` }, { type: 'del', key: `i!${k}` }, { type: 'del', key: `a!${k}` })
       gone.push(k)
@@ -503,6 +503,11 @@ function timeKey (receivedAt: number, key: string): string {
 
 function baseKey (receivedAt: number, key: string): string {
   return `t!${pad(receivedAt)}#${key}`
+}
+
+/** The base's key beside an index entry's key (isIndexKey). */
+function baseKeyOf (indexKey: string): string {
+  return `${indexKey.slice(0, 2 + TIME_DIGITS)}#${indexKey.slice(2 + TIME_DIGITS + 1)}`
 }
 
 /** An index entry's key (t!<time>!<key>), not a base's (t!<time>#<key>). */
