@@ -21,7 +21,7 @@ import { waitFor } from './wait.ts'
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..')
 /** What bin/idlemesh.mjs and `npm start` run a node with. */
-export const NODE_V8_FLAGS = ['--max-semi-space-size=16', '--no-concurrent-recompilation', '--expose-gc']
+export const NODE_V8_FLAGS = ['--max-semi-space-size=16', '--initial-old-space-size=128', '--no-concurrent-recompilation', '--expose-gc']
 
 export interface ClusterInit {
   /** Number of nodes. */

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ROOT, childEnv, initMesh, spawnNode } from '../helpers/nodes.ts'
 import { useTestFixture } from '../helpers/fixture.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { VERSION } from '../../src/version.ts'
+import { NODE_V8_FLAGS } from '../../scripts/lib/cluster.ts'
+import { launcherV8Flags } from '../helpers/v8-flags.ts'
 
 const BIN = join(ROOT, 'bin', 'idlemesh.mjs')
 /** The machine's own Node, older than 22 here: the launcher must re-run itself on Node 24. */
@@ -18,6 +20,16 @@ describe('the idlemesh launcher (bin/idlemesh.mjs → dist/idlemesh.mjs)', () =>
     const result = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8', timeout: 30_000 })
     expect(result.status).toBe(0)
     expect(result.stdout.trim()).toBe(VERSION)
+  })
+
+  // A node started any of these ways must behave as the benchmarks measured it.
+  it('starts a node with the same V8 flags as npm start and the benchmarks', () => {
+    const flags = launcherV8Flags()
+    const shebang = readFileSync(BIN, 'utf8').split('\n')[0]
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${flags.join(' ')}`)
+    const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
+    expect(start).toContain(`node ${flags.join(' ')} dist/idlemesh.mjs start`)
+    expect(NODE_V8_FLAGS).toEqual(flags)
   })
 
   it.runIf(existsSync(SYSTEM_NODE) && Number(spawnSync(SYSTEM_NODE, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).stdout) < 22)(

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { createIdleTrimmer, shouldTrim, type HeapReading } from '../../src/memory/index.ts'
 import { silentLogger } from '../../src/logger.ts'
 import { ROOT } from '../helpers/nodes.ts'
+import { launcherV8Flags } from '../helpers/v8-flags.ts'
 
 const MiB = 1024 * 1024
 const SETTINGS = { checkIntervalMs: 20, idleUtilization: 0.05, youngTrimBytes: 4 * MiB, heapGrowthBytes: 16 * MiB, settleMs: 300 }
@@ -89,6 +90,34 @@ describe('idle heap trimming', () => {
     expect(trimmed.after).toBeLessThanOrEqual(2 * MiB)
     // Without --expose-gc (a test, an embedding program) the heap is left alone.
     expect(run(['--max-semi-space-size=16']).exposed).toBe(false)
+  })
+
+  // After a trim V8 sets the old generation's collection limit from the little the heap still
+  // holds (~26 MB here); a node under webhook load then ran a full collection every ~300 ms.
+  // The node's flags keep that limit at 128 MB or more.
+  it('keeps the old generation\'s collection limit after a trim, with the node\'s V8 flags', () => {
+    const module = pathToFileURL(join(ROOT, 'src', 'memory', 'index.ts')).href
+    const script = `
+      import { processMemoryControls } from ${JSON.stringify(module)}
+      let keep = []
+      for (let i = 0; i < 3e5; i++) keep.push({ i })
+      processMemoryControls().collect()
+      globalThis.gc({ type: 'major', execution: 'sync' })
+    `
+    const limitsAfterTrim = (flags: string[]): number[] => {
+      const result = spawnSync(process.execPath, [...flags, '--trace-gc-nvp', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 })
+      expect(result.status, result.stderr).toBe(0)
+      const limits = [...result.stdout.matchAll(/old_gen_allocation_limit=(\d+)/g)].map(m => Number(m[1]))
+      expect(limits.length).toBeGreaterThanOrEqual(2)
+      // The trim's collection and the one after it.
+      return limits.slice(-2)
+    }
+    const flags = launcherV8Flags()
+    expect(flags).toContain('--expose-gc')
+    for (const limit of limitsAfterTrim(flags)) expect(limit).toBeGreaterThanOrEqual(128 * MiB)
+    // The same process without that one flag: the limit falls with the heap.
+    const without = limitsAfterTrim(flags.filter(f => !f.startsWith('--initial-old-space-size')))
+    expect(Math.min(...without)).toBeLessThan(64 * MiB)
   })
 })
 
