@@ -19,7 +19,9 @@ import type { Logger } from '../logger.ts'
  * the node has been idle for `settleMs`: webhooks come in bursts, and a trim in the lull between
  * two costs the next one dearly. V8 then restarts from a small heap and collects the old
  * generation over and over while it grows back (measured: 23 full collections instead of 5 in
- * the 8 s of load that followed a trim, and ~25 % more CPU per delivery on every node).
+ * the 8 s of load that followed a trim, and ~25 % more CPU per delivery on every node). The
+ * node's `--initial-old-space-size=128` (bin/idlemesh.mjs) now keeps the old generation's limit
+ * through a trim; the young generation still starts again from its minimum.
  */
 
 export interface HeapReading {
