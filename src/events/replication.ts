@@ -87,7 +87,7 @@ export class EventReplicator {
     if (this.started) return
     this.started = true
     const { mesh } = this.c
-    mesh.setValidator(EVENTS_TOPIC, async (msg) => await this.validateGossip(msg), { forwardOnlyWhereNeeded: true })
+    mesh.setValidator(EVENTS_TOPIC, async (msg) => await this.validateGossip(msg), { forwardOnlyWhereNeeded: true, keepInMessageCache: false })
     // The work happens in the validator, which also decides what gossipsub forwards.
     mesh.subscribe(EVENTS_TOPIC, () => {})
     mesh.handle(SYNC_PROTOCOL, (stream, connection) => { void this.serveSync(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 64 })

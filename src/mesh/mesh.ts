@@ -61,11 +61,22 @@ export interface ValidatorOptions {
    * anti-entropy to cover a link that broke a moment ago.
    */
   forwardOnlyWhereNeeded?: boolean
+  /**
+   * Keep the topic's messages in gossipsub's message cache (mcacheLength heartbeats, 5 s), from
+   * which it answers peers that ask for a message they heard of by gossip (IWANT). False for
+   * bulk topics with anti-entropy of their own: see skipMessageCache. @default true
+   */
+  keepInMessageCache?: boolean
 }
 
 /** Gossipsub's class has this; the interface it is typed by does not. */
 interface MeshPeers {
   getMeshPeers: (topic: string) => string[]
+}
+
+/** Gossipsub's message cache, as gossipsub's class holds it (not on the interface either). */
+interface MessageCacheHolder {
+  mcache?: { put: (id: unknown, message: { topic: string }, validated?: boolean) => boolean }
 }
 
 export interface PubsubMessage {
@@ -120,6 +131,8 @@ export class Mesh extends EventEmitter<MeshEvents> {
   private readonly handlers = new Map<string, Set<(msg: PubsubMessage) => void>>()
   private readonly validators = new Map<string, (msg: PubsubMessage) => MessageVerdict | Promise<MessageVerdict>>()
   private linked?: (a: string, b: string) => boolean
+  /** Topics whose messages stay out of gossipsub's message cache (keepInMessageCache false). */
+  private readonly uncachedTopics = new Set<string>()
   private reconnectTimer?: NodeJS.Timeout
   private stopping?: Promise<void>
 
@@ -186,6 +199,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
     })
 
     const node = this.node
+    this.skipMessageCache(node.services.pubsub)
     node.addEventListener('peer:connect', (evt) => { this.onConnect(evt.detail) })
     node.addEventListener('peer:disconnect', (evt) => { this.emit('peer:disconnect', evt.detail.toString()) })
     node.services.pubsub.addEventListener('message', (evt) => { this.deliver(evt.detail) })
@@ -313,6 +327,7 @@ export class Mesh extends EventEmitter<MeshEvents> {
    */
   setValidator (topic: string, validate: (msg: PubsubMessage) => MessageVerdict | Promise<MessageVerdict>, options: ValidatorOptions = {}): void {
     this.validators.set(topic, validate)
+    if (options.keepInMessageCache === false) this.uncachedTopics.add(topic)
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(topic, async (peer: PeerId, message: Message) => {
       const pubsubMessage = toPubsubMessage(message, peer.toString())
@@ -339,6 +354,28 @@ export class Mesh extends EventEmitter<MeshEvents> {
       if (verdict === 'valid' && message.data.length >= IDONTWANT_MIN_BYTES) await sleep(FORWARD_DELAY_MS)
       return verdict === 'valid' ? TopicValidatorResult.Accept : verdict === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
     })
+  }
+
+  /**
+   * Gossipsub keeps every message it publishes or forwards for 5 s, to answer IWANTs. A batch of
+   * webhook events thus outlived two young-generation collections, was promoted, and became
+   * garbage in the old generation: on a node taking ~9,500 webhooks/s that was ~37 MB/s of
+   * ArrayBuffers that only a full collection frees, and V8 started one on external memory
+   * pressure every ~1.7 s (each ~25 ms of main-thread work). Without the batches in the cache, a
+   * lone node under closed-loop load (alternating runs of 6 s): no full collection instead of 4,
+   * 10,400–11,000 webhooks/s instead of 9,000–9,700, p99 12–14 ms instead of 17–19. Topics that
+   * opt out lose only IWANT answers, which their own anti-entropy makes up for; a publisher still
+   * sends each message to every topic peer it is connected to (flood publish) and forwarding
+   * does not read the cache. If a gossipsub upgrade moves the cache, every topic stays cached.
+   */
+  private skipMessageCache (pubsub: unknown): void {
+    const cache = (pubsub as MessageCacheHolder).mcache
+    if (typeof cache?.put !== 'function') {
+      this.log.warn('gossipsub has no message cache where expected: every topic stays cached')
+      return
+    }
+    const put = cache.put.bind(cache)
+    cache.put = (id, message, validated) => this.uncachedTopics.has(message.topic) ? false : put(id, message, validated)
   }
 
   /**

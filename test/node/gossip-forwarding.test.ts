@@ -77,6 +77,36 @@ describe('gossip forwarding', () => {
     expect(copies.c.copies).toBe(MESSAGES)
   })
 
+  it('a topic set with keepInMessageCache false stays out of gossipsub\'s message cache, and is still delivered', async () => {
+    const [a, b] = (await startMesh(fixture.dirs, 2, {}, fixture.nodes)).nodes as [IdlemeshNode, IdlemeshNode]
+    const cached = `${TOPIC}/cached`
+    const uncached = `${TOPIC}/uncached`
+    const delivered = { cached: 0, uncached: 0 }
+    for (const node of [a, b]) {
+      node.mesh.setValidator(cached, () => 'valid')
+      node.mesh.setValidator(uncached, () => 'valid', { keepInMessageCache: false })
+    }
+    b.mesh.subscribe(cached, () => { delivered.cached++ })
+    b.mesh.subscribe(uncached, () => { delivered.uncached++ })
+    a.mesh.subscribe(cached, () => {})
+    a.mesh.subscribe(uncached, () => {})
+    const meshPeers = (node: IdlemeshNode, topic: string): string[] => (node.mesh.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }).getMeshPeers(topic)
+    await waitFor(() => meshPeers(a, cached).length === 1 && meshPeers(a, uncached).length === 1, { timeoutMs: 10_000, what: 'B in both topic meshes of A' })
+
+    for (let i = 0; i < 5; i++) {
+      await a.mesh.publish(cached, new Uint8Array(2048).fill(i))
+      await a.mesh.publish(uncached, new Uint8Array(2048).fill(i))
+    }
+    await waitFor(() => delivered.cached === 5 && delivered.uncached === 5, { what: 'every message at B' })
+    // Reaches into gossipsub: the cache is on its class, not on the interface it is typed by.
+    const cachedTopics = (node: IdlemeshNode): string[] => [...(node.mesh.libp2p.services.pubsub as unknown as { mcache: { msgs: Map<string, { message: { topic: string } }> } }).mcache.msgs.values()].map(e => e.message.topic)
+    // A published them, B received them: only the cached topic's are kept, by each.
+    for (const node of [a, b]) {
+      expect(cachedTopics(node).filter(t => t === cached)).toHaveLength(5)
+      expect(cachedTopics(node).filter(t => t === uncached)).toHaveLength(0)
+    }
+  })
+
   it('links: known from heartbeats, both sides needed, and a dropped link is announced at once', async () => {
     // Heartbeats every 5 s: within this test, only the ones sent on a connection change move.
     const slow = { membership: { heartbeatIntervalMs: 5000, suspectAfterMs: 20_000, deadAfterMs: 40_000 } }
