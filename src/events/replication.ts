@@ -8,7 +8,7 @@ import { parseActionStates, parseRecord, readRecordJson, recordJson, type Action
 import { PARTITION_MS, type EventStore } from './store.ts'
 import {
   EVENTS_TOPIC, PUSH_PROTOCOL, SYNC_PROTOCOL, WIRE_VERSION, decodeGossip, decodePush, decodePushReply, decodeSyncFrame,
-  decodeParts, decodePartWant, decodeSyncRequest, decodeVersions, decodeWant, encodeWire, SYNC_CHUNK
+  decodeParts, decodePartWant, decodeSyncRequest, decodeVersions, decodeWant, encodeGossip, encodeWire, SYNC_CHUNK, type GossipMessage
 } from './wire.ts'
 
 export interface EventReplicationInit {
@@ -87,7 +87,7 @@ export class EventReplicator {
     if (this.started) return
     this.started = true
     const { mesh } = this.c
-    mesh.setValidator(EVENTS_TOPIC, async (msg) => await this.validateGossip(msg), { forwardOnlyWhereNeeded: true, keepInMessageCache: false })
+    mesh.setValidator(EVENTS_TOPIC, async (msg) => await this.validateGossip(msg), { forwardOnlyWhereNeeded: true })
     // The work happens in the validator, which also decides what gossipsub forwards.
     mesh.subscribe(EVENTS_TOPIC, () => {})
     mesh.handle(SYNC_PROTOCOL, (stream, connection) => { void this.serveSync(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 64 })
@@ -144,7 +144,7 @@ export class EventReplicator {
     const bytes = await this.recordBytes(key)
     if (bytes === undefined) return
     if (bytes.length > this.init.inlineMaxBytes) {
-      void this.c.mesh.publish(EVENTS_TOPIC, encodeWire({ v: WIRE_VERSION, k: 'ann', keys: [key] })).catch((err: Error) => { this.log.debug({ err: err.message, key }, 'event announce failed') })
+      void this.c.mesh.publish(EVENTS_TOPIC, encodeGossip({ v: WIRE_VERSION, k: 'ann', keys: [key] })).catch((err: Error) => { this.log.debug({ err: err.message, key }, 'event announce failed') })
       return
     }
     if (this.outgoing.bytes + bytes.length > BATCH_MAX_BYTES) this.flushOutgoing()
@@ -164,7 +164,7 @@ export class EventReplicator {
     if (meta === undefined) return
     const json = Buffer.from(JSON.stringify(meta.actions))
     if (immediate) {
-      await this.c.mesh.publish(EVENTS_TOPIC, encodeWire({ v: WIRE_VERSION, k: 'act', items: [[key, json]] }))
+      await this.c.mesh.publish(EVENTS_TOPIC, encodeGossip({ v: WIRE_VERSION, k: 'act', items: [[key, json]] }))
       this.counters.gossipOut++
       return
     }
@@ -279,9 +279,9 @@ export class EventReplicator {
   }
 
   private flushOutgoing (): void {
-    const publish = (message: unknown, what: string): void => {
+    const publish = (message: GossipMessage, what: string): void => {
       this.counters.gossipOut++
-      void this.c.mesh.publish(EVENTS_TOPIC, encodeWire(message)).catch((err: Error) => { this.log.warn({ err: err.message }, `${what} gossip failed`) })
+      void this.c.mesh.publish(EVENTS_TOPIC, encodeGossip(message)).catch((err: Error) => { this.log.warn({ err: err.message }, `${what} gossip failed`) })
     }
     if (this.outgoing.items.length > 0) {
       const { items, ack } = this.outgoing
