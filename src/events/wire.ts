@@ -107,6 +107,7 @@ export function decodeGossip (data: Uint8Array): GossipMessage | undefined {
   }
   return decodeWire(gossipSchema, plain)
 }
+
 export const decodeSyncRequest = (data: Uint8Array): SyncRequest | undefined => decodeWire(requestSchema, data)
 export const decodeParts = (data: Uint8Array): z.infer<typeof partsSchema> | undefined => decodeWire(partsSchema, data)
 export const decodePartWant = (data: Uint8Array): z.infer<typeof partWantSchema> | undefined => decodeWire(partWantSchema, data)
